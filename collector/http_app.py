@@ -1,0 +1,114 @@
+"""OTLP/HTTP receiver (POST /v1/traces), health check and the read API, as one Starlette app."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tierscope.collector import api
+from tierscope.collector.decode import MAX_BODY_BYTES, BadRequest, TooLarge, decode_body
+from tierscope.collector.service import DEFAULT_TENANT, Collector
+from tierscope.collector.writer import Overloaded
+
+log = logging.getLogger(__name__)
+PROTOBUF = "application/x-protobuf"
+
+
+def _otlp_response(request: Request, message: ExportTraceServiceResponse, status: int = 200,
+                   headers: dict[str, str] | None = None) -> Response:
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = json_format.MessageToJson(message, indent=None)
+        return Response(body, status, headers=headers, media_type="application/json")
+    return Response(message.SerializeToString(), status, headers=headers, media_type=PROTOBUF)
+
+
+def _status(request: Request, code: int, text: str, retry_after: int | None = None) -> Response:
+    """An OTLP error: a google.rpc.Status-shaped body in the request's encoding."""
+    from google.rpc import status_pb2  # shipped with googleapis-common-protos, an OTLP dependency
+
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    status = status_pb2.Status(code={400: 3, 413: 3, 429: 8, 503: 14}.get(code, 13), message=text)
+    if request.headers.get("content-type", "").startswith("application/json"):
+        return Response(json_format.MessageToJson(status, indent=None), code, headers=headers,
+                        media_type="application/json")
+    return Response(status.SerializeToString(), code, headers=headers, media_type=PROTOBUF)
+
+
+def create_app(collector: Collector) -> Starlette:
+    async def traces(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return _status(request, 413, f"body exceeds {MAX_BODY_BYTES} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return _status(request, 413, f"body exceeds {MAX_BODY_BYTES} bytes")
+        try:
+            message = decode_body(bytes(body), request.headers.get("content-type", ""),
+                                  request.headers.get("content-encoding", ""))
+        except TooLarge as exc:
+            return _status(request, 413, str(exc))
+        except BadRequest as exc:
+            return _status(request, 400, str(exc))
+        try:
+            result = await collector.export(message, tenant=DEFAULT_TENANT)
+        except Overloaded as exc:
+            return _status(request, 429, str(exc), retry_after=exc.retry_after)
+        except Exception as exc:  # the store failed; nothing was acknowledged
+            log.warning("export failed: %s", exc)
+            return _status(request, 503, f"store unavailable: {str(exc).splitlines()[0][:200]}", retry_after=2)
+        response = ExportTraceServiceResponse()
+        if result.rejected or result.message:
+            response.partial_success.rejected_spans = result.rejected
+            response.partial_success.error_message = result.message
+        return _otlp_response(request, response)
+
+    async def healthz(request: Request) -> Response:
+        if not collector.ready:
+            return JSONResponse({"status": "starting"}, 503)
+        return JSONResponse({"status": "ok", "store": collector.store.describe()})
+
+    async def stats(request: Request) -> Response:
+        c, w = collector.counters, collector.writer
+        return JSONResponse({
+            "requests": c.requests, "spans_accepted": c.spans_accepted, "spans_rejected": c.spans_rejected,
+            "spans_not_llm": c.spans_not_llm, "quality_accepted": c.quality_accepted,
+            "spans_written": w.stats.spans_written, "inserts": w.stats.inserts,
+            "failed_inserts": w.stats.failed_inserts, "pending_spans": w.pending_spans,
+            "rejected_overload": w.stats.rejected_overload,
+        })
+
+    def read(name: str):
+        handler = api.ENDPOINTS[name]
+
+        async def endpoint(request: Request) -> Response:
+            params = dict(request.query_params)
+            try:
+                if "trace_id" in request.path_params:
+                    body = await run_in_threadpool(api.trace, collector.store, params, DEFAULT_TENANT,
+                                                   request.path_params["trace_id"])
+                else:
+                    body = await run_in_threadpool(handler, collector.store, params, DEFAULT_TENANT)
+            except api.BadParameter as exc:
+                return JSONResponse({"error": str(exc)}, 400)
+            return Response(json.dumps(body, default=str), media_type="application/json")
+
+        return endpoint
+
+    routes = [
+        Route("/v1/traces", traces, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/v1/stats", stats, methods=["GET"]),
+        Route("/api/v1/traces/{trace_id}", read("spans"), methods=["GET"]),
+    ]
+    routes += [Route(f"/api/v1/{name}", read(name), methods=["GET"]) for name in api.ENDPOINTS]
+    return Starlette(routes=routes)

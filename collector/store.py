@@ -1,0 +1,181 @@
+"""The ClickHouse store: open it, migrate it, write rows as Arrow, run named queries.
+
+Embedded (`chdb:PATH`, the real ClickHouse engine in-process) or a server (`http(s)://...`), both
+through clickhouse-connect. One process owns an embedded store; everyone else reads through the
+collector's read API.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import clickhouse_connect
+import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STORE = "chdb:.tierscope/store"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class StoreError(RuntimeError):
+    """The store could not be opened or used; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class StoreURL:
+    kind: str  # "chdb" or "http"
+    path: str = ""
+    host: str = ""
+    port: int = 8123
+    username: str = "default"
+    password: str = ""
+    database: str = "default"
+    secure: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> StoreURL:
+        if url.startswith("chdb:"):
+            path = url[len("chdb:"):]
+            if not path:
+                raise StoreError("chdb store URL needs a path, e.g. chdb:.tierscope/store")
+            return cls(kind="chdb", path=path)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise StoreError(f"store URL must be chdb:PATH or http(s)://user:pass@host:8123/db, got {url!r}")
+        return cls(
+            kind="http",
+            host=parts.hostname,
+            port=parts.port or (8443 if parts.scheme == "https" else 8123),
+            username=unquote(parts.username or "default"),
+            password=unquote(parts.password or ""),
+            database=parts.path.strip("/") or "default",
+            secure=parts.scheme == "https",
+        )
+
+
+def read_sql(kind: str, name: str) -> str:
+    """Text of `sql/<kind>/<name>.sql` from the installed package."""
+    return resources.files("tierscope.sql").joinpath(kind, f"{name}.sql").read_text()
+
+
+def split_statements(text: str) -> list[str]:
+    """Split a migration file on `;` at line ends; comments-only chunks are dropped."""
+    statements = []
+    for chunk in re.split(r";\s*(?:\n|$)", text):
+        body = "\n".join(line for line in chunk.splitlines() if not line.strip().startswith("--")).strip()
+        if body:
+            statements.append(body)
+    return statements
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, text) of every migration, in order."""
+    folder = resources.files("tierscope.sql").joinpath("migrations")
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name[:-4], entry.read_text()))
+    return sorted(found)
+
+
+class Store:
+    """A migrated ClickHouse database with typed insert and named-query helpers.
+
+    Thread-safe: chdb sessions and HTTP clients are used under one lock (chdb is not re-entrant).
+    """
+
+    def __init__(self, url: str = DEFAULT_STORE) -> None:
+        self.url = StoreURL.parse(url)
+        self._lock = threading.RLock()
+        self.client = self._connect()
+
+    def _connect(self) -> Any:
+        u = self.url
+        try:
+            if u.kind == "chdb":
+                Path(u.path).mkdir(parents=True, exist_ok=True)
+                return clickhouse_connect.get_client(interface="chdb", path=u.path)
+            return clickhouse_connect.get_client(
+                host=u.host, port=u.port, username=u.username, password=u.password,
+                database=u.database, secure=u.secure, connect_timeout=5,
+            )
+        except Exception as exc:  # clickhouse-connect and chdb raise many types
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "lock" in text.lower():
+                raise StoreError(
+                    f"store {u.path} is locked by another process (a running collector?): "
+                    "read it through that collector's API instead (--api URL)"
+                ) from exc
+            raise StoreError(f"cannot open store {self.describe()}: {text}") from exc
+
+    def describe(self) -> str:
+        u = self.url
+        return f"chdb:{u.path}" if u.kind == "chdb" else f"http{'s' if u.secure else ''}://{u.host}:{u.port}/{u.database}"
+
+    # --- schema -----------------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Apply migrations not yet recorded; returns the names applied. Idempotent."""
+        with self._lock:
+            self.client.command(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
+                "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY version"
+            )
+            done = {row[0] for row in self.client.query("SELECT version FROM schema_migrations").result_rows}
+            applied = []
+            for version, name, text in migrations():
+                if version in done:
+                    continue
+                for statement in split_statements(text):
+                    self.client.command(statement)
+                self.client.command(
+                    "INSERT INTO schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})",
+                    parameters={"v": version, "n": name},
+                )
+                applied.append(name)
+                log.info("applied migration %s", name)
+            return applied
+
+    # --- writes -----------------------------------------------------------------------------------
+    def insert(self, table: str, rows: pa.Table) -> None:
+        if rows.num_rows == 0:
+            return
+        with self._lock:
+            self.client.insert_arrow(table, rows)
+
+    # --- reads ------------------------------------------------------------------------------------
+    def query(self, name: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run the named query `sql/queries/<name>.sql` with bound parameters; rows as dicts."""
+        with self._lock:
+            result = self.client.query(read_sql("queries", name), parameters=dict(parameters))
+        columns = result.column_names
+        return [dict(zip(columns, row)) for row in result.result_rows]
+
+    def query_arrow(self, name: str, parameters: Mapping[str, Any]) -> pa.Table:
+        with self._lock:
+            return self.client.query_arrow(read_sql("queries", name), parameters=dict(parameters))
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
+        """Internal statements (fixed text, bound parameters); never user-supplied SQL."""
+        with self._lock:
+            return self.client.command(sql, parameters=dict(parameters or {}))
+
+    def rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple]:
+        with self._lock:
+            return self.client.query(sql, parameters=dict(parameters or {})).result_rows
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self.client.close()
+            except Exception:  # closing twice or a dead server: nothing to do
+                pass

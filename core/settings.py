@@ -1,0 +1,37 @@
+"""Every setting tierscope reads, in one place: argument > environment (TIERSCOPE_*) > default."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIERSCOPE_", extra="ignore")
+
+    store: str = Field("chdb:.tierscope/store", description="chdb:PATH (embedded) or http(s)://user:pass@host:8123/db")
+    host: str = Field("127.0.0.1", description="address the collector binds (OTLP and read API)")
+    http_port: int = Field(4318, description="OTLP/HTTP + read API port")
+    grpc_port: int = Field(4317, description="OTLP/gRPC port; 0 disables gRPC")
+    api: str = Field("http://127.0.0.1:4318", description="collector URL the CLI and dashboard read from")
+    prices_file: str = Field("prices.toml", description="price overrides for self-hosted or contract prices")
+    tiers: str = Field("", description="model=tier pairs, comma-separated, overriding the price-band default")
+    keep_content: bool = Field(False, description="keep prompt/completion content attributes (dropped by default)")
+    max_pending_spans: int = Field(200_000, description="spans accepted but not yet written; past it, 429")
+    linger_ms: int = Field(20, description="how long the writer waits to coalesce requests into one insert")
+    dashboard_port: int = Field(8501, description="Streamlit dashboard port")
+    policy_file: str = Field("routing-policy.yaml", description="routing policy (role -> allowed tiers / pinned model)")
+
+    def tier_map(self) -> dict[str, str]:
+        return parse_tier_map(self.tiers)
+
+
+def parse_tier_map(text: str) -> dict[str, str]:
+    """`gpt-4o=frontier,llama3=local` -> {"gpt-4o": "frontier", "llama3": "local"}."""
+    pairs = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        model, sep, tier = item.partition("=")
+        if not sep or not model.strip() or not tier.strip():
+            raise ValueError(f"tier map entry {item!r} must look like model=tier")
+        pairs[model.strip()] = tier.strip().lower()
+    return pairs

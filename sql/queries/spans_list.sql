@@ -1,0 +1,17 @@
+-- Individual LLM spans for drill-down, newest first, optionally narrowed to one tier/model/provider.
+SELECT
+    trace_id, span_id, parent_span_id, name, start_time, end_time,
+    dateDiff('millisecond', start_time, end_time) AS duration_ms,
+    status_code, error_type, service, environment, role, tier, team, feature, operation, provider,
+    model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+    cost_usd, priced, price_source, quality, quality_from, router_propensity, escalated_from
+FROM v_spans(
+    tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
+    roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
+    environments = {environments:Array(String)})
+WHERE ({tier:String} = '' OR tier = {tier:String})
+  AND ({model:String} = '' OR model = {model:String})
+  AND ({provider:String} = '' OR provider = {provider:String})
+  AND ({trace_id:String} = '' OR trace_id = {trace_id:String})
+ORDER BY start_time DESC, trace_id, span_id
+LIMIT {limit:UInt32} OFFSET {offset:UInt32}
