@@ -104,8 +104,22 @@ def create_app(collector: Collector) -> Starlette:
 
         return endpoint
 
+    async def reprice(request: Request) -> Response:
+        from tierscope.collector.reprice import reprice_store
+
+        since = request.query_params.get("since")
+        try:
+            if since:
+                api.parse_time("since", since, api.EPOCH)
+            result = await run_in_threadpool(reprice_store, collector.store, collector.settings, since)
+        except (api.BadParameter, ValueError) as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        collector.reload_prices()
+        return JSONResponse(result)
+
     routes = [
         Route("/v1/traces", traces, methods=["POST"]),
+        Route("/api/v1/admin/reprice", reprice, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/api/v1/stats", stats, methods=["GET"]),
         Route("/api/v1/traces/{trace_id}", read("spans"), methods=["GET"]),

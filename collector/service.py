@@ -76,6 +76,10 @@ class Collector:
         self.counters = Counters()
         self.ready = False
 
+    def reload_prices(self) -> None:
+        """Pick up a changed prices.toml (new spans; `reprice` fixes stored ones)."""
+        self.pricer = Pricer(load_overrides(self.settings.prices_file))
+
     def start(self) -> None:
         self.writer.start()
         self.ready = True

@@ -1,0 +1,33 @@
+# tierscope: `make demo` to see it, `make test` to prove it.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo up test test-fast bench soak chromium clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/tierscope demo
+
+up: $(STAMP)
+	$(VENV)/bin/tierscope up
+
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; }
+
+test: $(STAMP) chromium
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not browser and not slow"
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf .tierscope tests/artifacts

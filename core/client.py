@@ -1,0 +1,43 @@
+"""A small client for the collector's read API, shared by the CLI and the dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class ApiError(RuntimeError):
+    """The collector answered with an error, or could not be reached; one clear line."""
+
+
+class ApiClient:
+    def __init__(self, base_url: str = "http://127.0.0.1:4318", timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        """GET /api/v1/<path>; list values are sent comma-separated, None values omitted."""
+        query = {k: (",".join(v) if isinstance(v, (list, tuple)) else v) for k, v in params.items()
+                 if v not in (None, "", [], ())}
+        try:
+            response = self._http.get(f"/api/v1/{path.lstrip('/')}", params=query)
+        except httpx.HTTPError as exc:
+            raise ApiError(f"cannot reach the collector at {self.base_url} ({type(exc).__name__}); "
+                           "start it with `tierscope serve` or pass --api URL") from None
+        if response.status_code != 200:
+            try:
+                reason = response.json().get("error", response.text)
+            except ValueError:
+                reason = response.text[:200]
+            raise ApiError(f"collector answered {response.status_code}: {reason}")
+        return response.json()
+
+    def healthy(self) -> bool:
+        try:
+            return self._http.get("/healthz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def close(self) -> None:
+        self._http.close()

@@ -1,0 +1,59 @@
+"""`tierscope up` and `tierscope demo`: the collector, the dashboard, and optionally a workload."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from importlib import resources
+
+import click
+
+from tierscope.client import ApiClient
+from tierscope.settings import Settings
+
+
+def start_dashboard(settings: Settings, api_url: str) -> subprocess.Popen:
+    app = resources.files("tierscope.dashboard").joinpath("app.py")
+    env = {**os.environ, "TIERSCOPE_API": api_url}
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
+               "--server.port", str(settings.dashboard_port), "--server.address", settings.host,
+               "--browser.gatherUsageStats", "false"]
+    return subprocess.Popen(command, env=env)
+
+
+def run_up(settings: Settings, workload: bool) -> None:
+    from tierscope.collector.server import BackgroundCollector
+    from tierscope.collector.store import StoreError
+
+    try:
+        collector = BackgroundCollector(settings).start()
+    except (StoreError, OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    api_url = collector.url
+    dashboard = start_dashboard(settings, api_url)
+    click.echo(f"collector  OTLP http {api_url}/v1/traces, grpc {settings.host}:{settings.grpc_port}")
+    click.echo(f"dashboard  http://{settings.host}:{settings.dashboard_port}")
+    click.echo(f"store      {settings.store}")
+    stop = threading.Event()
+    if workload:
+        from tierscope.demo_workload import run_workload
+
+        threading.Thread(target=run_workload, args=(api_url, settings, stop), daemon=True,
+                         name="tierscope-demo").start()
+        click.echo("demo       sending a multi-role agent workload through the real shims (Ctrl-C stops)")
+    try:
+        while dashboard.poll() is None and ApiClient(api_url).healthy():
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        dashboard.terminate()
+        try:
+            dashboard.wait(10)
+        except subprocess.TimeoutExpired:
+            dashboard.kill()
+        collector.stop()
