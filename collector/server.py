@@ -73,11 +73,11 @@ async def serve(settings: Settings, collector: Collector | None = None, started:
 class BackgroundCollector:
     """A collector on its own thread and event loop: for tests, the demo and notebooks."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, collector: Collector | None = None) -> None:
         import threading
 
         self.settings = settings
-        self.collector = Collector(settings)
+        self.collector = collector or Collector(settings)
         self._started = threading.Event()
         self._error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

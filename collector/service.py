@@ -15,6 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tierscope.collector.normalize import Normalized, normalize
 from tierscope.collector.pricing import Pricer, load_overrides
 from tierscope.collector.rows import quality_table, spans_table
+from tierscope.collector.spool import Spool
 from tierscope.collector.store import Store
 from tierscope.collector.writer import Writer
 from tierscope.settings import Settings
@@ -71,8 +72,9 @@ class Collector:
         self.store.migrate()
         self.pricer = Pricer(load_overrides(settings.prices_file))
         self.resolve_tier = TierResolver(settings.tier_map())
+        self.spool = Spool(settings.spool_path(), max_bytes=settings.spool_max_mb * 1024 * 1024)
         self.writer = Writer(self.store, max_pending_spans=settings.max_pending_spans,
-                             linger=settings.linger_ms / 1000)
+                             linger=settings.linger_ms / 1000, spool=self.spool)
         self.counters = Counters()
         self.ready = False
 

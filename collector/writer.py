@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from tierscope.collector.spool import Spool, SpoolFull
 from tierscope.collector.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,18 @@ class WriterStats:
     inserts: int = 0
     failed_inserts: int = 0
     rejected_overload: int = 0
+    spooled_batches: int = 0
+    drained_rows: int = 0
+    rejected_spool_full: int = 0
 
 
 class Writer:
     def __init__(self, store: Store, *, max_pending_spans: int = 200_000, linger: float = 0.02,
-                 max_batch_spans: int = 100_000) -> None:
+                 max_batch_spans: int = 100_000, spool: Spool | None = None, drain_every: float = 1.0) -> None:
         self.store = store
+        self.spool = spool
+        self.drain_every = drain_every
+        self._next_drain = 0.0
         self.max_pending_spans = max_pending_spans
         self.linger = linger
         self.max_batch_spans = max_batch_spans
@@ -95,7 +102,12 @@ class Writer:
     def _take(self) -> list[_Pending]:
         with self._cond:
             while not self._queue and not self._stopping:
-                self._cond.wait()
+                if self.spool is not None and len(self.spool):
+                    self._cond.wait(self.drain_every)
+                    if not self._queue:
+                        return [None]  # a tick: drain the spool
+                else:
+                    self._cond.wait()
             if not self._queue:
                 return []
         if self.linger and not self._stopping:
@@ -108,21 +120,60 @@ class Writer:
                 batch.append(item)
         return batch
 
+    def _spool(self, spans: pa.Table, quality: pa.Table, cause: Exception) -> Exception | None:
+        """Spool a failed batch; returns None when it is durably on disk, else the error to report."""
+        if self.spool is None:
+            return cause
+        try:
+            self.spool.put({"llm_spans": spans, "quality_events": quality})
+        except SpoolFull as full:
+            self.stats.rejected_spool_full += 1
+            return full
+        except OSError as exc:
+            return exc
+        self.stats.spooled_batches += 1
+        self._next_drain = time.monotonic() + self.drain_every
+        return None
+
+    def _drain(self) -> None:
+        """Move spooled batches into the store, at most once per drain_every while it is down."""
+        now = time.monotonic()
+        if self.spool is None or now < self._next_drain or not len(self.spool):
+            return
+        try:
+            self.stats.drained_rows += self.spool.drain(self.store.insert)
+        except Exception as exc:  # still down: try again later
+            self._next_drain = now + self.drain_every
+            log.info("spool drain deferred: %s", str(exc).splitlines()[0][:200])
+
     def _run(self) -> None:
+        self._drain()  # what a previous run spooled before it stopped or crashed
         while True:
             batch = self._take()
             if not batch:
+                self._drain()
                 return
+            if batch == [None]:
+                self._drain()
+                continue
+            spans = _concat([p.spans for p in batch])
+            quality = _concat([p.quality for p in batch])
             try:
-                spans = _concat([p.spans for p in batch])
-                quality = _concat([p.quality for p in batch])
+                if self.spool is not None and len(self.spool):
+                    self._drain()
+                    if len(self.spool):
+                        raise RuntimeError("store still unavailable (spool not drained)")
                 self.store.insert("llm_spans", spans)
                 self.store.insert("quality_events", quality)
-            except Exception as exc:  # the store failed: nothing in this batch is acknowledged
+            except Exception as exc:  # the store failed: spool durably, or refuse
                 self.stats.failed_inserts += 1
-                log.warning("insert of %d requests failed: %s", len(batch), exc)
+                log.warning("insert of %d requests failed: %s", len(batch), str(exc).splitlines()[0][:200])
+                error = self._spool(spans, quality, exc)
                 for p in batch:
-                    p.future.set_exception(exc)
+                    if error is None:
+                        p.future.set_result(None)
+                    else:
+                        p.future.set_exception(error)
             else:
                 self.stats.inserts += 1
                 self.stats.spans_written += spans.num_rows

@@ -19,8 +19,17 @@ class Settings(BaseSettings):
     keep_content: bool = Field(False, description="keep prompt/completion content attributes (dropped by default)")
     max_pending_spans: int = Field(200_000, description="spans accepted but not yet written; past it, 429")
     linger_ms: int = Field(20, description="how long the writer waits to coalesce requests into one insert")
+    spool_dir: str = Field("", description="where batches wait while the store is down [beside a chdb store, else .tierscope/spool]")
+    spool_max_mb: int = Field(1024, description="spool size cap; past it, 503 with Retry-After")
     dashboard_port: int = Field(8501, description="Streamlit dashboard port")
     policy_file: str = Field("routing-policy.yaml", description="routing policy (role -> allowed tiers / pinned model)")
+
+    def spool_path(self) -> str:
+        if self.spool_dir:
+            return self.spool_dir
+        if self.store.startswith("chdb:"):
+            return self.store[len("chdb:"):].rstrip("/") + "-spool"
+        return ".tierscope/spool"
 
     def tier_map(self) -> dict[str, str]:
         return parse_tier_map(self.tiers)
