@@ -46,10 +46,18 @@ def parse_time(name: str, text: str | None, default: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def parse_list(name: str, text: str | None, allowed: tuple[str, ...] | None = None) -> list[str]:
+FILTER_PARAMS = ("role", "team", "service", "environment")  # repeatable: ?role=a&role=b
+
+
+def parse_list(name: str, text: str | list[str] | None, allowed: tuple[str, ...] | None = None) -> list[str]:
+    """A comma-separated string (dimension names), or the repeated values of a filter parameter as
+    given (role names may contain commas)."""
     if not text:
         return []
-    items = [item.strip() for item in text.split(",") if item.strip()]
+    if isinstance(text, list):
+        items = [item for item in text if item != ""]
+    else:
+        items = [item.strip() for item in text.split(",") if item.strip()]
     if len(items) > MAX_LIST_ITEMS or any(len(item) > MAX_VALUE_CHARS for item in items):
         raise BadParameter(f"{name} has too many or too long values")
     if allowed is not None:
@@ -206,10 +214,13 @@ def timezone_name(text: str | None) -> str:
     return name
 
 
+from tierscope.collector.misrouted import misrouted  # noqa: E402  (issue 3: misrouted frontier calls)
+
 ENDPOINTS: dict[str, Callable[[Store, Mapping[str, str], str], dict[str, Any]]] = {
     "spend": spend,
     "spend/timeseries": spend_timeseries,
     "spans": spans,
     "filters": filters,
     "month": month,
+    "misrouted": misrouted,
 }

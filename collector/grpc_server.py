@@ -7,7 +7,8 @@ import logging
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from tierscope.collector.service import DEFAULT_TENANT, Collector
+from tierscope.collector.auth import Unauthorized
+from tierscope.collector.service import Collector
 from tierscope.collector.writer import Overloaded
 
 log = logging.getLogger(__name__)
@@ -19,8 +20,13 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         self.collector = collector
 
     async def Export(self, request, context):  # noqa: N802 - gRPC method name
+        metadata = dict(context.invocation_metadata() or ())
         try:
-            result = await self.collector.export(request, tenant=DEFAULT_TENANT)
+            tenant = self.collector.auth.tenant(metadata.get("authorization"))
+        except Unauthorized as exc:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        try:
+            result = await self.collector.export(request, tenant=tenant)
         except Overloaded as exc:
             await context.send_initial_metadata((("retry-after", str(exc.retry_after)),))
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -15,7 +16,8 @@ from starlette.routing import Route
 
 from tierscope.collector import api
 from tierscope.collector.decode import MAX_BODY_BYTES, BadRequest, TooLarge, decode_body
-from tierscope.collector.service import DEFAULT_TENANT, Collector
+from tierscope.collector.auth import Unauthorized
+from tierscope.collector.service import Collector
 from tierscope.collector.writer import Overloaded
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ def _status(request: Request, code: int, text: str, retry_after: int | None = No
     from google.rpc import status_pb2  # shipped with googleapis-common-protos, an OTLP dependency
 
     headers = {"Retry-After": str(retry_after)} if retry_after else None
-    status = status_pb2.Status(code={400: 3, 413: 3, 429: 8, 503: 14}.get(code, 13), message=text)
+    status = status_pb2.Status(code={400: 3, 401: 16, 413: 3, 429: 8, 503: 14}.get(code, 13), message=text)
     if request.headers.get("content-type", "").startswith("application/json"):
         return Response(json_format.MessageToJson(status, indent=None), code, headers=headers,
                         media_type="application/json")
@@ -44,6 +46,10 @@ def _status(request: Request, code: int, text: str, retry_after: int | None = No
 
 def create_app(collector: Collector) -> Starlette:
     async def traces(request: Request) -> Response:
+        try:
+            tenant = collector.auth.tenant(request.headers.get("authorization"))
+        except Unauthorized as exc:
+            return _status(request, 401, str(exc))
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             return _status(request, 413, f"body exceeds {MAX_BODY_BYTES} bytes")
@@ -60,7 +66,7 @@ def create_app(collector: Collector) -> Starlette:
         except BadRequest as exc:
             return _status(request, 400, str(exc))
         try:
-            result = await collector.export(message, tenant=DEFAULT_TENANT)
+            result = await collector.export(message, tenant=tenant)
         except Overloaded as exc:
             return _status(request, 429, str(exc), retry_after=exc.retry_after)
         except Exception as exc:  # the store failed; nothing was acknowledged
@@ -78,6 +84,10 @@ def create_app(collector: Collector) -> Starlette:
         return JSONResponse({"status": "ok", "store": collector.store.describe()})
 
     async def stats(request: Request) -> Response:
+        try:
+            collector.auth.tenant(request.headers.get("authorization"))
+        except Unauthorized as exc:
+            return JSONResponse({"error": str(exc)}, 401)
         c, w = collector.counters, collector.writer
         return JSONResponse({
             "requests": c.requests, "spans_accepted": c.spans_accepted, "spans_rejected": c.spans_rejected,
@@ -91,13 +101,20 @@ def create_app(collector: Collector) -> Starlette:
         handler = api.ENDPOINTS[name]
 
         async def endpoint(request: Request) -> Response:
-            params = dict(request.query_params)
+            params: dict[str, Any] = dict(request.query_params)
+            for name in api.FILTER_PARAMS:
+                if name in params:
+                    params[name] = request.query_params.getlist(name)
+            try:
+                tenant = collector.auth.tenant(request.headers.get("authorization"))
+            except Unauthorized as exc:
+                return JSONResponse({"error": str(exc)}, 401)
             try:
                 if "trace_id" in request.path_params:
-                    body = await run_in_threadpool(api.trace, collector.store, params, DEFAULT_TENANT,
+                    body = await run_in_threadpool(api.trace, collector.store, params, tenant,
                                                    request.path_params["trace_id"])
                 else:
-                    body = await run_in_threadpool(handler, collector.store, params, DEFAULT_TENANT)
+                    body = await run_in_threadpool(handler, collector.store, params, tenant)
             except api.BadParameter as exc:
                 return JSONResponse({"error": str(exc)}, 400)
             return Response(json.dumps(body, default=str), media_type="application/json")
@@ -107,6 +124,10 @@ def create_app(collector: Collector) -> Starlette:
     async def reprice(request: Request) -> Response:
         from tierscope.collector.reprice import reprice_store
 
+        try:
+            collector.auth.tenant(request.headers.get("authorization"))
+        except Unauthorized as exc:
+            return JSONResponse({"error": str(exc)}, 401)
         since = request.query_params.get("since")
         try:
             if since:

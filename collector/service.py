@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from tierscope.collector.auth import DEFAULT_TENANT, Auth, check_bind, parse_tokens
 from tierscope.collector.normalize import Normalized, normalize
 from tierscope.collector.pricing import Pricer, load_overrides
 from tierscope.collector.rows import quality_table, spans_table
@@ -21,7 +22,6 @@ from tierscope.collector.writer import Writer
 from tierscope.settings import Settings
 
 log = logging.getLogger(__name__)
-DEFAULT_TENANT = "default"
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,8 @@ def _price_band(model: str, provider: str) -> str | None:
 class Collector:
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
+        self.auth = Auth(parse_tokens(settings.tokens, settings.tokens_file))
+        check_bind(settings.host, self.auth)
         self.store = store or Store(settings.store)
         self.store.migrate()
         self.pricer = Pricer(load_overrides(settings.prices_file))

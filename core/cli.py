@@ -29,7 +29,8 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _api(api: str | None) -> ApiClient:
-    return ApiClient(api or Settings().api)
+    settings = Settings()
+    return ApiClient(api or settings.api, token=settings.token)
 
 
 def _fail(message: str) -> None:
@@ -52,6 +53,7 @@ def server_options(fn):
     fn = click.option("--grpc-port", type=int, help="OTLP/gRPC port, 0 to disable [4317].")(fn)
     fn = click.option("--prices", "prices_file", help="Price overrides file [prices.toml].")(fn)
     fn = click.option("--tiers", help="model=tier pairs overriding the price-band default.")(fn)
+    fn = click.option("--tokens-file", help="File of `token tenant` lines; turns auth on [env TIERSCOPE_TOKENS].")(fn)
     return fn
 
 
@@ -63,6 +65,8 @@ def _run_collector(settings: Settings) -> None:
 
     try:
         asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
     except (StoreError, OSError, ValueError) as exc:
         _fail(str(exc))
 

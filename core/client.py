@@ -12,14 +12,17 @@ class ApiError(RuntimeError):
 
 
 class ApiClient:
-    def __init__(self, base_url: str = "http://127.0.0.1:4318", timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str = "http://127.0.0.1:4318", timeout: float = 30.0, token: str = "") -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        headers = {"authorization": f"Bearer {token}"} if token else None
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:
-        """GET /api/v1/<path>; list values are sent comma-separated, None values omitted."""
-        query = {k: (",".join(v) if isinstance(v, (list, tuple)) else v) for k, v in params.items()
-                 if v not in (None, "", [], ())}
+        """GET /api/v1/<path>. `by` lists go comma-separated; filter lists (role, team, ...) as
+        repeated parameters, so values may contain commas. None and empty values are omitted."""
+        query = {k: (",".join(v) if k == "by" and isinstance(v, (list, tuple)) else
+                     list(v) if isinstance(v, (list, tuple)) else v)
+                 for k, v in params.items() if v not in (None, "", [], ())}
         try:
             response = self._http.get(f"/api/v1/{path.lstrip('/')}", params=query)
         except httpx.HTTPError as exc:

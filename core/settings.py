@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     linger_ms: int = Field(20, description="how long the writer waits to coalesce requests into one insert")
     spool_dir: str = Field("", description="where batches wait while the store is down [beside a chdb store, else .tierscope/spool]")
     spool_max_mb: int = Field(1024, description="spool size cap; past it, 503 with Retry-After")
+    tokens: str = Field("", description="token=tenant pairs, comma-separated; any token turns auth on")
+    tokens_file: str = Field("", description="file of `token tenant` lines; any token turns auth on")
+    dashboard_password: str = Field("", description="password the dashboard asks for (off when empty)")
+    token: str = Field("", description="token the CLI and dashboard send to the collector's read API")
     dashboard_port: int = Field(8501, description="Streamlit dashboard port")
     policy_file: str = Field("routing-policy.yaml", description="routing policy (role -> allowed tiers / pinned model)")
 
