@@ -94,7 +94,8 @@ def create_app(collector: Collector) -> Starlette:
             "spans_not_llm": c.spans_not_llm, "quality_accepted": c.quality_accepted,
             "spans_written": w.stats.spans_written, "inserts": w.stats.inserts,
             "failed_inserts": w.stats.failed_inserts, "pending_spans": w.pending_spans,
-            "rejected_overload": w.stats.rejected_overload,
+            "rejected_overload": w.stats.rejected_overload, "max_pending_seen": w.stats.max_pending_seen,
+            "spooled_batches": w.stats.spooled_batches, "spool_bytes": collector.spool.bytes,
         })
 
     def read(name: str):

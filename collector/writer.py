@@ -49,6 +49,7 @@ class WriterStats:
     spooled_batches: int = 0
     drained_rows: int = 0
     rejected_spool_full: int = 0
+    max_pending_seen: int = 0
 
 
 class Writer:
@@ -95,6 +96,7 @@ class Writer:
                 self.stats.rejected_overload += 1
                 raise Overloaded()
             self._pending_spans += size
+            self.stats.max_pending_seen = max(self.stats.max_pending_seen, self._pending_spans)
             self._queue.append(_Pending(spans, quality, future))
             self._cond.notify()
         return future
