@@ -99,7 +99,10 @@ def create_app(collector: Collector) -> Starlette:
         })
 
     def read(name: str):
-        handler = api.ENDPOINTS[name]
+        if name == "alerts":
+            from tierscope.collector.alerts_api import list_alerts as handler
+        else:
+            handler = api.ENDPOINTS[name]
 
         async def endpoint(request: Request) -> Response:
             params: dict[str, Any] = dict(request.query_params)
@@ -139,12 +142,42 @@ def create_app(collector: Collector) -> Starlette:
         collector.reload_prices()
         return JSONResponse(result)
 
+    async def alerts_write(request: Request) -> Response:
+        from tierscope.collector import alerts_api
+        from tierscope.collector.alerts import RuleError
+
+        try:
+            tenant = collector.auth.tenant(request.headers.get("authorization"))
+        except Unauthorized as exc:
+            return JSONResponse({"error": str(exc)}, 401)
+        rule_id, action = request.path_params.get("rule_id"), request.path_params.get("action")
+        try:
+            if rule_id is None:
+                try:
+                    body = json.loads(await request.body() or b"null")
+                except ValueError:
+                    return JSONResponse({"error": "body must be a JSON rule"}, 400)
+                result = await run_in_threadpool(alerts_api.arm, collector.store, body, tenant)
+            elif action == "disarm":
+                result = await run_in_threadpool(alerts_api.disarm, collector.store, rule_id, tenant)
+            elif action == "ack":
+                result = await run_in_threadpool(alerts_api.acknowledge, collector.store, rule_id, tenant,
+                                                 request.query_params.get("by", ""))
+            else:
+                return JSONResponse({"error": f"unknown action {action!r} (disarm or ack)"}, 404)
+        except RuleError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        return JSONResponse(result)
+
     routes = [
         Route("/v1/traces", traces, methods=["POST"]),
+        Route("/api/v1/alerts/rules", alerts_write, methods=["POST"]),
+        Route("/api/v1/alerts/rules/{rule_id}/{action}", alerts_write, methods=["POST"]),
         Route("/api/v1/admin/reprice", reprice, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/api/v1/stats", stats, methods=["GET"]),
         Route("/api/v1/traces/{trace_id}", read("spans"), methods=["GET"]),
     ]
     routes += [Route(f"/api/v1/{name}", read(name), methods=["GET"]) for name in api.ENDPOINTS]
+    routes.append(Route("/api/v1/alerts", read("alerts"), methods=["GET"]))
     return Starlette(routes=routes)

@@ -4,6 +4,11 @@ Accepts the GenAI attribute spellings in the wild (see instrumentation/conventio
 OpenTelemetry semconv, its older names, OpenLLMetry's and OpenInference's. Non-LLM spans are
 counted and dropped; spans that cannot be trusted are rejected with a reason, and the good spans
 of the same request are kept.
+
+Speed: a span takes the fast path (`_fast_row`) when it is the common case — an LLM span whose
+values need no warning, no rejection and no conversion — and the general path (`_one_span`)
+otherwise, which handles everything and gives the same row the fast path would. Per distinct set
+of attribute keys a `_Plan` says once which spellings are present and which keys are extras.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from tierscope.collector.decode import DecodedTraces, any_value, attributes, decoded  # noqa: F401 - re-exported
 from tierscope.instrumentation import conventions as c
 
 MAX_TOKENS = 100_000_000  # per kind per span; more than any real call, less than a corrupt counter
@@ -90,22 +96,6 @@ class Normalized:
         return "; ".join(parts)
 
 
-def any_value(value: Any) -> Any:
-    """An OTLP AnyValue as a plain Python value."""
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "array_value":
-        return [any_value(v) for v in value.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
-    return getattr(value, kind)
-
-
-def attributes(key_values: Iterable[Any]) -> dict[str, Any]:
-    return {kv.key: any_value(kv.value) for kv in key_values}
-
-
 def _first(attrs: dict[str, Any], keys: Iterable[str]) -> Any:
     for key in keys:
         value = attrs.get(key)
@@ -169,7 +159,7 @@ def _is_content(key: str) -> bool:
 
 
 def normalize(
-    request: ExportTraceServiceRequest,
+    request: ExportTraceServiceRequest | DecodedTraces,
     *,
     resolve_tier: TierResolver | None = None,
     keep_content: bool = False,
@@ -177,20 +167,28 @@ def normalize(
 ) -> Normalized:
     """Append the request's LLM spans and quality events to `out` (a new Normalized by default)."""
     out = out if out is not None else Normalized()
-    for resource_spans in request.resource_spans:
-        resource = attributes(resource_spans.resource.attributes)
+    traces = decoded(request)
+    rows: list[tuple] = []
+    for resource, spans, span_attributes in zip(traces.resources, traces.spans, traces.span_attributes):
         context = {
             "service": _text(resource.get(c.SERVICE_NAME), out, "service.name"),
             "environment": _text(_first(resource, c.DEPLOYMENT_ENVIRONMENT), out, "environment"),
             "team": resource.get(c.TEAM),
             "feature": resource.get(c.FEATURE),
         }
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
+        for span, attrs in zip(spans, span_attributes):
+            row = _fast_row(span, attrs, context, resolve_tier, keep_content)
+            if row is None:
                 try:
-                    _one_span(span, context, out, resolve_tier, keep_content)
+                    row = _one_span(span, attrs, context, out, resolve_tier, keep_content)
                 except Rejected as exc:
                     out.reject(str(exc))
+                    continue
+                if row is None:
+                    continue
+            rows.append(row)
+    for name, values in zip(SPAN_COLUMNS, zip(*rows)):
+        out.spans[name].extend(values)
     return out
 
 
@@ -204,15 +202,15 @@ def _ids(span: Any) -> tuple[str, str, str]:
     return span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex()
 
 
-def _one_span(span: Any, context: dict[str, Any], out: Normalized, resolve_tier: TierResolver | None,
-              keep_content: bool) -> None:
-    attrs = attributes(span.attributes)
+def _one_span(span: Any, attrs: dict[str, Any], context: dict[str, Any], out: Normalized,
+              resolve_tier: TierResolver | None, keep_content: bool) -> tuple | None:
+    """The general path: one span's row (SPAN_COLUMNS order), or None for a quality event or a non-LLM span."""
     if span.name == c.QUALITY_SPAN_NAME and c.QUALITY_TARGET_SPAN_ID in attrs:
         _quality_event(span, attrs, out)
-        return
+        return None
     if not is_llm_span(attrs):
         out.non_llm += 1
-        return
+        return None
     trace_id, span_id, parent_span_id = _ids(span)
     if span.start_time_unix_nano == 0:
         raise Rejected("start_time_unix_nano is missing")
@@ -242,8 +240,7 @@ def _one_span(span: Any, context: dict[str, Any], out: Normalized, resolve_tier:
     score = _score(attrs.get(c.QUALITY_SCORE))
     if score is None and attrs.get(c.QUALITY_SCORE) is not None:
         out.warn(f"{c.QUALITY_SCORE} must be a number in [0, 1]; ignored")
-    propensity = attrs.get(c.ROUTER_PROPENSITY)
-    propensity = float(propensity) if isinstance(propensity, (int, float)) and not isinstance(propensity, bool) and 0 < propensity <= 1 else None
+    propensity = _propensity(attrs.get(c.ROUTER_PROPENSITY))
 
     extra = {}
     for key, value in attrs.items():
@@ -254,40 +251,173 @@ def _one_span(span: Any, context: dict[str, Any], out: Normalized, resolve_tier:
             break
         extra[key[:MAX_ATTRIBUTE_CHARS]] = str(value)[:MAX_ATTRIBUTE_CHARS]
 
-    row = out.spans
-    row["trace_id"].append(trace_id)
-    row["span_id"].append(span_id)
-    row["parent_span_id"].append(parent_span_id)
-    row["name"].append(span.name[:MAX_DIMENSION_CHARS])
-    row["start_time"].append(span.start_time_unix_nano)
-    row["end_time"].append(end)
-    row["status_code"].append(_STATUS.get(span.status.code, "UNSET"))
-    row["error_type"].append(_text(attrs.get(c.ERROR_TYPE), out, "error.type"))
-    row["service"].append(context["service"])
-    row["environment"].append(context["environment"])
-    row["role"].append(_text(attrs.get(c.ROLE), out, "role"))
-    row["tier"].append(tier)
-    row["team"].append(_text(attrs.get(c.TEAM) or context["team"], out, "team"))
-    row["feature"].append(_text(attrs.get(c.FEATURE) or context["feature"], out, "feature"))
-    row["agent_name"].append(_text(attrs.get(c.AGENT_NAME), out, "gen_ai.agent.name"))
-    row["conversation_id"].append(_text(attrs.get(c.CONVERSATION_ID), out, "gen_ai.conversation.id"))
-    row["operation"].append(_text(_first(attrs, c.OPERATION_KEYS) or "chat", out, "operation").lower())
-    row["provider"].append(provider)
-    row["request_model"].append(request_model)
-    row["response_model"].append(response_model)
-    row["model"].append(model)
-    row["input_tokens"].append(input_tokens)
-    row["output_tokens"].append(output_tokens)
-    row["cache_read_tokens"].append(cache_read)
-    row["cache_write_tokens"].append(cache_write)
-    row["reasoning_tokens"].append(reasoning)
-    row["quality_score"].append(score)
-    row["quality_source"].append(_text(attrs.get(c.QUALITY_SOURCE), out, "quality source") if score is not None else "")
-    row["router_policy_version"].append(_text(attrs.get(c.ROUTER_POLICY_VERSION), out, "policy version"))
-    row["router_propensity"].append(propensity)
-    row["router_explored"].append(attrs.get(c.ROUTER_EXPLORED) is True)
-    row["escalated_from"].append(_text(attrs.get(c.ROUTER_ESCALATED_FROM), out, "escalated_from"))
-    row["attributes"].append(extra)
+    return (
+        trace_id, span_id, parent_span_id, span.name[:MAX_DIMENSION_CHARS], span.start_time_unix_nano, end,
+        _STATUS.get(span.status.code, "UNSET"), _text(attrs.get(c.ERROR_TYPE), out, "error.type"),
+        context["service"], context["environment"], _text(attrs.get(c.ROLE), out, "role"), tier,
+        _text(attrs.get(c.TEAM) or context["team"], out, "team"),
+        _text(attrs.get(c.FEATURE) or context["feature"], out, "feature"),
+        _text(attrs.get(c.AGENT_NAME), out, "gen_ai.agent.name"),
+        _text(attrs.get(c.CONVERSATION_ID), out, "gen_ai.conversation.id"),
+        _text(_first(attrs, c.OPERATION_KEYS) or "chat", out, "operation").lower(),
+        provider, request_model, response_model, model,
+        input_tokens, output_tokens, cache_read, cache_write, reasoning,
+        score, _text(attrs.get(c.QUALITY_SOURCE), out, "quality source") if score is not None else "",
+        _text(attrs.get(c.ROUTER_POLICY_VERSION), out, "policy version"), propensity,
+        attrs.get(c.ROUTER_EXPLORED) is True, _text(attrs.get(c.ROUTER_ESCALATED_FROM), out, "escalated_from"),
+        extra,
+    )
+
+
+def _propensity(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1:
+        return float(value)
+    return None
+
+
+# --- the fast path ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a span with these attribute keys (in this order) reads: the spellings present, in
+    priority order, and its extra attributes as (stored key, key)."""
+
+    operation: tuple[str, ...]
+    request_model: tuple[str, ...]
+    model: tuple[str, ...]
+    provider: tuple[str, ...]
+    tokens: tuple[tuple[str, ...], ...]  # input, output, cache read, cache write, reasoning
+    extras: tuple[tuple[str, str], ...]
+
+
+_PLANS: dict[bool, dict[tuple[str, ...], _Plan | None]] = {False: {}, True: {}}  # by keep_content, then keys
+_UNPLANNED = object()
+_MAX_PLANS = 4096
+_TOKEN_KEYS = (c.INPUT_TOKENS_KEYS, c.OUTPUT_TOKENS_KEYS, c.CACHE_READ_KEYS, c.CACHE_WRITE_KEYS, c.REASONING_KEYS)
+_ZERO_TRACE, _ZERO_SPAN = bytes(16), bytes(8)
+
+
+def _plan(keys: tuple[str, ...], keep_content: bool) -> _Plan | None:
+    """None when spans with these keys always take the general path (quality events, too many extras)."""
+    if c.QUALITY_TARGET_SPAN_ID in keys:
+        return None
+    present = set(keys)
+
+    def spellings(candidates: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(k for k in candidates if k in present)
+
+    extras: dict[str, str] = {}
+    for key in keys:
+        if key in _EXTRACTED or (not keep_content and _is_content(key)):
+            continue
+        if len(extras) >= MAX_ATTRIBUTES:
+            return None
+        extras[key[:MAX_ATTRIBUTE_CHARS]] = key
+    return _Plan(spellings(c.OPERATION_KEYS), spellings(c.REQUEST_MODEL_KEYS), spellings(c.MODEL_KEYS),
+                 spellings(c.PROVIDER_KEYS), tuple(spellings(k) for k in _TOKEN_KEYS), tuple(extras.items()))
+
+
+def _pick(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    """`_first` over spellings known to be present."""
+    for key in keys:
+        value = attrs[key]
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _plain(value: Any) -> str | None:
+    """`_text` when it would not warn; None when it would (the general path then handles the span)."""
+    if value is None:
+        return ""
+    if type(value) is not str:
+        value = str(value)
+    return value if len(value) <= MAX_DIMENSION_CHARS else None
+
+
+def _attribute_text(value: Any) -> str:
+    """`str(value)[:MAX_ATTRIBUTE_CHARS]`, without the calls for the common short string."""
+    if value.__class__ is str and len(value) <= MAX_ATTRIBUTE_CHARS:
+        return value
+    return str(value)[:MAX_ATTRIBUTE_CHARS]
+
+
+def _fast_row(span: Any, attrs: dict[str, Any], context: dict[str, Any], resolve_tier: TierResolver | None,
+              keep_content: bool) -> tuple | None:
+    """`_one_span`'s row for the common span, or None: then `_one_span` decides (and warns, rejects...)."""
+    plans = _PLANS[keep_content]
+    keys = tuple(attrs)
+    plan = plans.get(keys, _UNPLANNED)
+    if plan is _UNPLANNED:
+        if len(plans) >= _MAX_PLANS:  # attribute names are the client's: bound what they cost us
+            plans.clear()
+        plan = plans[keys] = _plan(keys, keep_content)
+    if plan is None:
+        return None
+    operation = _pick(attrs, plan.operation)
+    if type(operation) is not str or len(operation) > MAX_DIMENSION_CHARS:
+        return None
+    operation = operation.lower()
+    if operation not in LLM_OPERATIONS:
+        return None
+    trace_id, span_id, parent_span_id = span.trace_id, span.span_id, span.parent_span_id
+    if (len(trace_id) != 16 or trace_id == _ZERO_TRACE or len(span_id) != 8 or span_id == _ZERO_SPAN
+            or len(parent_span_id) not in (0, 8)):
+        return None
+    start = span.start_time_unix_nano
+    if not start:
+        return None
+    end = max(span.end_time_unix_nano, start)
+
+    tokens = []
+    for spellings in plan.tokens:
+        value = _pick(attrs, spellings) if spellings else None
+        if value is None:
+            value = 0
+        elif type(value) is not int or value < 0 or value > MAX_TOKENS:
+            return None
+        tokens.append(value)
+    input_tokens, output_tokens, cache_read, cache_write, reasoning = tokens
+    if cache_read + cache_write > input_tokens:
+        input_tokens += cache_read + cache_write
+    if reasoning > output_tokens:
+        output_tokens += reasoning
+
+    request_model = _plain(_pick(attrs, plan.request_model))
+    response_model = _plain(attrs.get(c.RESPONSE_MODEL))
+    if request_model is None or response_model is None:
+        return None
+    model = response_model or request_model or _plain(_pick(attrs, plan.model))
+    provider = _plain(_pick(attrs, plan.provider))
+    if model is None or provider is None:
+        return None
+    provider = provider.lower()
+    tier = str(attrs.get(c.TIER) or "").lower()
+    if tier not in c.TIERS:
+        if tier:
+            return None
+        tier = resolve_tier(model, provider) if resolve_tier and model else ""
+
+    score = attrs.get(c.QUALITY_SCORE)
+    if score is not None:
+        score = _score(score)
+        if score is None:
+            return None
+    texts = (attrs.get(c.ERROR_TYPE), attrs.get(c.ROLE), attrs.get(c.TEAM) or context["team"],
+             attrs.get(c.FEATURE) or context["feature"], attrs.get(c.AGENT_NAME), attrs.get(c.CONVERSATION_ID),
+             attrs.get(c.QUALITY_SOURCE) if score is not None else None, attrs.get(c.ROUTER_POLICY_VERSION),
+             attrs.get(c.ROUTER_ESCALATED_FROM))
+    texts = tuple(map(_plain, texts))
+    if None in texts:
+        return None
+    error_type, role, team, feature, agent_name, conversation_id, quality_source, policy_version, escalated_from = texts
+    extra = {stored: _attribute_text(attrs[key]) for stored, key in plan.extras}
+    return (
+        trace_id.hex(), span_id.hex(), parent_span_id.hex(), span.name[:MAX_DIMENSION_CHARS], start, end,
+        _STATUS.get(span.status.code, "UNSET") if span.HasField("status") else "UNSET", error_type, context["service"], context["environment"], role, tier,
+        team, feature, agent_name, conversation_id, operation, provider, request_model, response_model, model,
+        input_tokens, output_tokens, cache_read, cache_write, reasoning, score, quality_source, policy_version,
+        _propensity(attrs.get(c.ROUTER_PROPENSITY)), attrs.get(c.ROUTER_EXPLORED) is True, escalated_from, extra,
+    )
 
 
 def _hex_id(value: Any, length: int, what: str) -> str:

@@ -210,6 +210,17 @@ class Pricer:
 
     def __init__(self, overrides: list[PriceOverride] | None = None) -> None:
         self.overrides = overrides or []
+        self._by_minute: dict[tuple[str, str, int], LinearPrice | TieredPrice | None] = {}
+
+    def _resolve_minute(self, model: str, provider: str, minute: int) -> LinearPrice | TieredPrice | None:
+        """`resolve` at the start of a minute, remembered: live traffic prices the same few each batch."""
+        key = (model, provider, minute)
+        found = self._by_minute.get(key, self)
+        if found is self:
+            if len(self._by_minute) >= 65_536:
+                self._by_minute.clear()
+            found = self._by_minute[key] = self.resolve(model, provider, datetime.fromtimestamp(minute * 60, UTC))
+        return found
 
     def resolve(self, model: str, provider: str, when: datetime) -> LinearPrice | TieredPrice | None:
         """What prices one span at `when`: linear, tiered by input size, or None (unpriced)."""
@@ -240,11 +251,10 @@ class Pricer:
         """
         n = len(model)
         minute = (np.asarray(start_ns, dtype=np.int64) // _NS_PER_MINUTE).tolist()
-        groups: dict[tuple[str, str, int], int] = {}
-        group_of = np.empty(n, dtype=np.int64)
-        for i, key in enumerate(zip(model, provider, minute)):
-            group_of[i] = groups.setdefault(key, len(groups))
-        resolved = [self.resolve(m, p, datetime.fromtimestamp(mi * 60, UTC)) for (m, p, mi) in groups]
+        keys = list(zip(model, provider, minute))
+        groups = {key: g for g, key in enumerate(dict.fromkeys(keys))}  # first-seen order
+        group_of = np.fromiter(map(groups.__getitem__, keys), np.int64, n)
+        resolved = [self._resolve_minute(*key) for key in groups]
 
         # Flatten to one LinearPrice per (group, bracket); each row points at one of them.
         linear: list[LinearPrice | None] = []
@@ -259,13 +269,13 @@ class Pricer:
             row_price[rows] += np.searchsorted(resolved[g].thresholds, inputs[rows], side="left")
 
         priced = np.array([p is not None for p in linear], dtype=bool)[row_price] if n else np.zeros(0, bool)
-        source = [p.source if p else "" for p in linear]
-        version = [p.version if p else "" for p in linear]
+        source = np.array([p.source if p else "" for p in linear], dtype=object)
+        version = np.array([p.version if p else "" for p in linear], dtype=object)
         return PricedColumns(
             cost_usd=_costs(linear, row_price, priced, inputs, output_tokens, cache_read, cache_write),
             priced=priced,
-            price_source=[source[i] for i in row_price],
-            price_version=[version[i] for i in row_price],
+            price_source=source[row_price].tolist() if n else [],
+            price_version=version[row_price].tolist() if n else [],
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
 import pyarrow as pa
 
@@ -15,6 +17,15 @@ _ATTRS = pa.map_(pa.string(), pa.string())
 
 def _tokens(values: list[int]) -> np.ndarray:
     return np.asarray(values, dtype=np.int64)
+
+
+def _attributes(maps: list[dict[str, str]]) -> pa.Array:
+    """Map(String, String) from one dict per row, built from flat key and value columns."""
+    offsets = np.zeros(len(maps) + 1, dtype=np.int32)
+    np.cumsum(np.fromiter(map(len, maps), np.int32, len(maps)), out=offsets[1:])
+    keys = pa.array(list(chain.from_iterable(maps)), pa.string())
+    values = pa.array(list(chain.from_iterable(map(dict.values, maps))), pa.string())
+    return pa.MapArray.from_arrays(pa.array(offsets), keys, values).cast(_ATTRS)
 
 
 def spans_table(rows: Normalized, tenant: str, pricer: Pricer, ingested_us: int) -> pa.Table:
@@ -51,7 +62,7 @@ def spans_table(rows: Normalized, tenant: str, pricer: Pricer, ingested_us: int)
     columns["router_propensity"] = pa.array(s["router_propensity"], pa.float64())
     columns["router_explored"] = pa.array(s["router_explored"], pa.bool_())
     columns["escalated_from"] = pa.array(s["escalated_from"], pa.string())
-    columns["attributes"] = pa.array([list(a.items()) for a in s["attributes"]], _ATTRS)
+    columns["attributes"] = _attributes(s["attributes"])
     columns["ingested_at"] = pa.array(np.full(n, ingested_us, dtype=np.int64), _INGESTED)
     return pa.table(columns)
 

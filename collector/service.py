@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from tierscope.collector.alerts_runner import AlertRunner
 from tierscope.collector.auth import DEFAULT_TENANT, Auth, check_bind, parse_tokens
 from tierscope.collector.normalize import Normalized, normalize
 from tierscope.collector.pricing import Pricer, load_overrides
@@ -78,6 +79,7 @@ class Collector:
         self.writer = Writer(self.store, max_pending_spans=settings.max_pending_spans,
                              linger=settings.linger_ms / 1000, spool=self.spool)
         self.counters = Counters()
+        self.alerts = AlertRunner(self.store, interval=settings.alert_interval_s) if settings.alert_interval_s else None
         self.ready = False
 
     def reload_prices(self) -> None:
@@ -86,10 +88,14 @@ class Collector:
 
     def start(self) -> None:
         self.writer.start()
+        if self.alerts:
+            self.alerts.start()
         self.ready = True
 
     def stop(self) -> None:
         self.ready = False
+        if self.alerts:
+            self.alerts.stop()
         self.writer.stop()
 
     def prepare(self, request: ExportTraceServiceRequest, tenant: str) -> tuple[Normalized, object]:

@@ -37,9 +37,12 @@ ROUTER_POLICY_VERSION = "tierscope.router.policy_version"
 ROUTER_PROPENSITY = "tierscope.router.propensity"  # probability the router picked this model
 ROUTER_EXPLORED = "tierscope.router.explored"  # bool: an exploration pick, not the policy's
 ROUTER_ESCALATED_FROM = "tierscope.router.escalated_from"  # model of the failed call retried one tier up
-# Instrumentation scope of every span tierscope's own shims and llm_call() emit. An SDK with its
-# own tracing (anthropic>=2) adds a child CLIENT span under ours with the same usage: prefer ours.
+# Instrumentation scope of every span tierscope's own shims and llm_call() emit.
 INSTRUMENTATION_SCOPE = "tierscope"
+# Set by RoleSpanProcessor on another instrumentation's LLM span that starts inside one of ours
+# (anthropic>=2 traces itself under our shim's span; OpenLIT inside llm_call()): the span id (hex)
+# of our span, which already counts the same tokens. The collector must not count this one.
+DUPLICATE_OF = "tierscope.duplicate_of"
 
 # Resource attributes read by the collector.
 SERVICE_NAME = "service.name"

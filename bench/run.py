@@ -1,0 +1,273 @@
+"""`make bench`: every figure measured in this one run, printed as one table and written to
+bench/results/ (markdown and json, timestamped, plus latest.*).
+
+Sections: 1 ingest (OTLP/HTTP and gRPC into a real collector process), 2 the limits (decode +
+normalize alone, raw store insert), 3 the peer (Arize Phoenix), 4 read-API latency on 10M spans,
+5 instrumentation overhead, 6 collector memory. `--quick` runs everything tiny (the smoke test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+BASELINE = "efefdde"  # the commit whose decode/normalize/pricing/rows the fast paths replaced
+
+
+@dataclass
+class Row:
+    section: str
+    measure: str
+    value: str
+    target: str = ""
+    met: str = ""  # "yes", "NO", or "" (no target)
+
+
+@dataclass
+class Report:
+    machine: dict[str, str]
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    raw: dict[str, object] = field(default_factory=dict)
+
+    def add(self, section: str, measure: str, value: str, target: str = "", ok: bool | None = None) -> None:
+        self.rows.append(Row(section, measure, value, target, "" if ok is None else ("yes" if ok else "NO")))
+
+    def markdown(self) -> str:
+        m = self.machine
+        lines = [f"# tierscope bench — {m['date']}", "",
+                 f"Machine: {m['nproc']} cores ({m['cpu']}), {m['ram']} RAM, load average at start {m['load_start']}, "
+                 f"at end {m.get('load_end', '?')}; Python {m['python']}, chdb {m['chdb']} (ClickHouse {m['clickhouse']}), "
+                 f"protobuf {m['protobuf']}, pyarrow {m['pyarrow']}, genai-prices {m['genai_prices']}; "
+                 f"total bench time {m.get('total_s', '?')} s.", "",
+                 "| section | measure | value | target | met |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {r.section} | {r.measure} | {r.value} | {r.target} | {r.met} |" for r in self.rows]
+        if self.notes:
+            lines += ["", "Notes:", *[f"- {n}" for n in self.notes]]
+        return "\n".join(lines) + "\n"
+
+
+def machine() -> dict[str, str]:
+    import chdb
+    import genai_prices
+    import google.protobuf
+    import pyarrow
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "?")
+    mem_kib = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                       if line.startswith("MemTotal")))
+    return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "nproc": str(os.cpu_count()), "cpu": cpu,
+            "ram": f"{mem_kib / 1024**2:.1f} GiB", "python": platform.python_version(), "chdb": chdb.__version__,
+            "clickhouse": str(getattr(chdb, "engine_version", "?")), "protobuf": google.protobuf.__version__,
+            "pyarrow": pyarrow.__version__, "genai_prices": genai_prices.__version__,
+            "load_start": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
+
+
+def _child(fn, *args):  # noqa: ANN001, ANN202 - runs `fn(*args)` in a fresh process (chdb: one engine each)
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def _fmt(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+def section_ingest(report: Report, bodies: list[bytes], spans: int, clients: int, profile: str | None) -> dict:
+    import ingest
+
+    results = {}
+    for protocol in ("http", "grpc"):
+        r = ingest.run(protocol, bodies, spans, clients, profile if protocol == "http" else None)
+        results[protocol] = r
+        name = "OTLP/HTTP protobuf" if protocol == "http" else "OTLP/gRPC"
+        report.add("1 ingest", f"{name}: persisted spans/s ({_fmt(spans)} spans, {clients} client processes, "
+                   f"500-span requests)", _fmt(r.spans_per_s), "≥ 100,000", r.spans_per_s >= 100_000)
+        report.add("1 ingest", f"{name}: loss (sent − stored)", f"{r.lost} ({_fmt(r.spans_sent)} − {_fmt(r.spans_stored)})",
+                   "0", r.lost == 0)
+        report.add("1 ingest", f"{name}: request latency p50 / p99", f"{r.p50_ms:.0f} / {r.p99_ms:.0f} ms")
+        report.add("1 ingest", f"{name}: wall time, 429 retries, collector CPU, client CPU",
+                   f"{r.wall_s:.1f} s, {r.retries}, {r.collector_cpu_s:.1f} s ({r.collector_cpu_s / r.wall_s:.2f} cores), "
+                   f"{r.client_cpu_s:.1f} s")
+        report.raw[f"ingest_{protocol}"] = asdict(r)
+    return results
+
+
+def section_limits(report: Report, bodies: list[bytes], spans: int, ingest_results: dict, batch: int) -> None:
+    import limit
+
+    sample = bodies[: max(1, min(len(bodies), 200))]
+    sample_spans = min(spans, len(sample) * 500)
+    rate = limit.decode_rate(sample, sample_spans)
+    report.add("2 limit", f"decode + normalize alone, in-process, one core ({_fmt(sample_spans)} spans)",
+               f"{_fmt(rate.decode_normalize_per_s)} spans/s ({rate.cpu_us_per_span:.1f} µs CPU/span)")
+    report.add("2 limit", "… plus pricing + Arrow tables (all of Collector.prepare)",
+               f"{_fmt(rate.with_pricing_arrow_per_s)} spans/s")
+    try:
+        before = _child(limit.decode_rate_at, BASELINE, sample, sample_spans)
+    except Exception as exc:  # noqa: BLE001 - e.g. no git history in an exported tree
+        report.add("2 limit", f"same, hot path as of {BASELINE} (before the fast paths)", f"skipped: {exc}"[:200])
+    else:
+        report.add("2 limit", f"same two, hot path as of {BASELINE} (before the fast paths)",
+                   f"{_fmt(before.decode_normalize_per_s)} spans/s ({before.cpu_us_per_span:.1f} µs CPU/span); "
+                   f"{_fmt(before.with_pricing_arrow_per_s)} spans/s")
+        report.raw["decode_before"] = asdict(before)
+    sample = bodies[: max(1, min(len(bodies), 400))]
+    for size, settings in ((batch, None), (50_000, None), (batch, {"optimize_on_insert": 0}),
+                           (50_000, {"optimize_on_insert": 0})):
+        ins = _child(limit.insert_rate, sample, size, settings)
+        how = f"insert_arrow with {ins.settings} (proposed)" if settings else "Store.insert → chdb insert_arrow"
+        report.add("2 limit", f"store raw insert ({how}, {_fmt(ins.batch)}-row batches, {_fmt(ins.rows)} rows)",
+                   f"{_fmt(ins.rows_per_s)} rows/s")
+        report.raw[f"insert_{size}" + ("_no_optimize_on_insert" if settings else "")] = asdict(ins)
+    http = ingest_results["http"]
+    ratio = http.spans_per_s / rate.decode_normalize_per_s
+    report.add("2 limit", "end-to-end HTTP ÷ decode+normalize", f"{ratio:.0%}", "≥ 50%", ratio >= 0.5)
+    report.add("2 limit", "end-to-end HTTP ÷ decode+normalize+pricing+Arrow",
+               f"{http.spans_per_s / rate.with_pricing_arrow_per_s:.0%}")
+    report.add("2 limit", f"end-to-end HTTP ÷ raw insert ({_fmt(batch)}-row batches: the writer's mean insert in (1))",
+               f"{http.spans_per_s / report.raw[f'insert_{batch}']['rows_per_s']:.0%}")
+    report.raw["decode"] = asdict(rate)
+
+
+def section_peer(report: Report, bodies: list[bytes], spans: int, clients: int) -> None:
+    import phoenix
+
+    count = min(len(bodies), max(1, spans // 500))
+    try:
+        r = phoenix.run(bodies[:count], min(spans, count * 500), clients)
+    except Exception as exc:  # noqa: BLE001 - the peer is optional; say why it is missing
+        report.add("3 peer", "Arize Phoenix", f"skipped: {str(exc).splitlines()[0][:160]}")
+        return
+    report.add("3 peer", f"Arize Phoenix {r.version} (SQLite): persisted spans/s ({_fmt(r.spans_sent)} spans, same bodies "
+               f"and clients)", _fmt(r.spans_per_s))
+    report.add("3 peer", "Arize Phoenix: stored, request latency p50 / p99, peak RSS",
+               f"{_fmt(r.spans_stored)} of {_fmt(r.spans_sent)}, {r.p50_ms:.0f} / {r.p99_ms:.0f} ms, {r.peak_rss_mib:.0f} MiB")
+    report.raw["phoenix"] = asdict(r)
+
+
+def section_query(report: Report, spans: int, store_path: str | None, budget_s: float) -> None:
+    import query
+    import rollup
+    from collector_process import CollectorProcess
+
+    tmp = tempfile.mkdtemp(prefix="tierscope-bench-query-")
+    store_path = store_path or f"{tmp}/store"
+    built = _child(query.build_store, store_path, spans)
+    report.add("4 query", f"store generated: {_fmt(built.spans)} spans (Arrow inserts, merged, + 1 fresh hour)",
+               f"{built.seconds:.0f} s (OPTIMIZE FINAL {built.optimize_s:.0f} s), {built.parts} active parts")
+    with CollectorProcess(store=store_path, env={"TIERSCOPE_ALERT_INTERVAL_S": "0"}) as collector:
+        timings = query.time_endpoints(collector, built.trace_id, budget_s=budget_s)
+    for t in timings:
+        ok = None if t.runs == 0 else t.p95_ms <= 300
+        value = (f"{t.p50_ms:,.0f} / {t.p95_ms:,.0f} ms (n={t.runs})" if t.runs else "—") + (f"; {t.note}" if t.note else "")
+        report.add("4 query", f"{t.label}: p50 / p95", value, "p95 ≤ 300 ms", ok)
+    report.raw["query"] = [asdict(t) for t in timings]
+    cost = _child(rollup.where_time_goes, store_path)
+    report.add("4 query", "why: spend by role, 30 days, straight on the store (median)", "; ".join(
+        f"{v.label}: {v.median_ms:,.0f} ms" for v in cost.variants))
+    report.add("4 query", f"prototype hourly rollup ({cost.days} days, filled from v_spans): rows, spans, fill time",
+               f"{_fmt(cost.rows)} rows for {_fmt(cost.spans)} spans, {cost.fill_s:.0f} s")
+    report.raw["rollup"] = asdict(cost)
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def section_shim(report: Report, scale: float) -> None:
+    out = subprocess.run([sys.executable, str(HERE / "shim.py"), str(scale)], capture_output=True, text=True, timeout=900)
+    try:
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        report.add("5 shim", "instrumentation overhead", f"failed: {(out.stderr or out.stdout)[-200:]}")
+        return
+    report.add("5 shim", "llm_call() + record_usage() vs bare SDK span with the same attributes (no I/O)",
+               f"+{r['added_us']:.1f} µs ({r['llm_call_us']:.1f} vs {r['bare_span_us']:.1f} µs)", "≤ 15 µs",
+               r["added_us"] <= 15)
+    report.add("5 shim", f"openai SDK via fake provider: tierscope instrument() adds (call {r['uninstrumented_call_us']:,.0f} µs)",
+               f"+{r['tierscope_added_us']:.0f} µs")
+    llmetry = r.get("openllmetry_added_us", r.get("openllmetry"))
+    report.add("5 shim", "openai SDK via fake provider: OpenLLMetry opentelemetry-instrumentation-openai adds",
+               f"+{llmetry:.0f} µs" if isinstance(llmetry, float) else str(llmetry))
+    report.raw["shim"] = r
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spans", type=int, default=1_000_000, help="spans per ingest run")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--phoenix-spans", type=int, default=5_000)
+    parser.add_argument("--query-spans", type=int, default=10_000_000)
+    parser.add_argument("--query-store", help="build the query store at this path (kept)")
+    parser.add_argument("--query-budget", type=float, default=200, help="seconds for timing the read API")
+    parser.add_argument("--profile", help="py-spy flamegraph of the collector during the HTTP run (slows it)")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: ingest,limit,peer,query,shim")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
+    parser.add_argument("--out", default=str(RESULTS))
+    a = parser.parse_args()
+    if a.quick:
+        a.spans, a.phoenix_spans, a.query_spans = 5_000, 1_000, 20_000
+    skip = set(filter(None, a.skip.split(",")))
+    t0 = time.monotonic()
+    report = Report(machine())
+    report.notes.append(f"Clients: {a.clients} separate processes (multiprocessing, fork), each posting pre-encoded "
+                        "500-span ExportTraceServiceRequest bodies one after another on one keep-alive connection "
+                        "(gRPC: the TraceService/Export method with the pre-serialized request); they share the "
+                        "machine's cores with the collector, as co-located exporters would; their CPU is shown.")
+    report.notes.append("Persisted spans/s = spans counted by GET /api/v1/spend after the run ÷ wall time from the "
+                        "first send to the last acknowledgement (the collector acknowledges only after the insert).")
+    from workload import request_bodies
+
+    g0 = time.monotonic()
+    bodies = request_bodies(a.spans)
+    report.notes.append(f"Workload: {a.spans:,} LLM spans (15 models, 20 roles, tokens incl. cache and reasoning, "
+                        f"5 services x 3 environments, ~20 attributes and ~{sum(map(len, bodies)) // a.spans} bytes "
+                        f"per span), generated in {time.monotonic() - g0:.0f} s before timing.")
+    ingest_results = {}
+    if "ingest" not in skip:
+        ingest_results = section_ingest(report, bodies, a.spans, a.clients, a.profile)
+        report.add("6 memory", "collector peak RSS (VmHWM) during the HTTP / gRPC run",
+                   f"{ingest_results['http'].peak_rss_mib:,.0f} / {ingest_results['grpc'].peak_rss_mib:,.0f} MiB",
+                   "≤ 1,024 MiB", max(r.peak_rss_mib for r in ingest_results.values()) <= 1024)
+    if "limit" not in skip and ingest_results:
+        batch = max(500, ingest_results["http"].avg_insert_rows)
+        section_limits(report, bodies, a.spans, ingest_results, batch)
+    if "peer" not in skip:
+        section_peer(report, bodies, a.phoenix_spans, a.clients)
+    del bodies
+    if "query" not in skip:
+        section_query(report, a.query_spans, a.query_store, 30 if a.quick else a.query_budget)
+    if "shim" not in skip:
+        section_shim(report, 0.05 if a.quick else 1.0)
+    report.machine["load_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    report.machine["total_s"] = f"{time.monotonic() - t0:.0f}"
+    text = report.markdown()
+    print(text)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    payload = json.dumps({"machine": report.machine, "rows": [asdict(r) for r in report.rows], "notes": report.notes,
+                          "raw": report.raw}, indent=2, default=str)
+    for name in (f"bench-{stamp}", "latest"):
+        (out / f"{name}.md").write_text(text)
+        (out / f"{name}.json").write_text(payload)
+    print(f"written: {out / f'bench-{stamp}.md'} and .json (also latest.md / latest.json)")
+
+
+if __name__ == "__main__":
+    main()

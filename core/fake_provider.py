@@ -1,0 +1,549 @@
+"""A fake LLM provider over real HTTP, speaking enough OpenAI and Anthropic for their official SDKs.
+
+Tests, the demo workload and other vendors' instrumentations point a real client at it and get
+exact, chosen token counts back — no network, no keys, no cost::
+
+    with start_fake_provider() as fake:
+        client = openai.OpenAI(base_url=f"{fake.url}/v1", api_key="x", max_retries=0)
+        client.chat.completions.create(model="gpt-4o", messages=[...],
+                                       extra_headers=fake_headers(input=1200, output=80, cache_read=1000))
+        anthropic.Anthropic(base_url=fake.url, api_key="x", max_retries=0)
+
+Endpoints: ``POST /v1/chat/completions`` (``stream: true`` as SSE, with a final usage chunk when
+``stream_options.include_usage``), ``POST /v1/responses`` (also streamed), ``POST /v1/messages``
+(Anthropic; streamed as message_start / content_block_* / message_delta / message_stop events).
+
+Per-request control, by request header (``extra_headers=`` on both SDKs; see :func:`fake_headers`):
+
+``x-fake-usage: input=1200,output=80,cache_read=1000,cache_write=100,reasoning=30``
+    Token counts in OpenTelemetry semconv terms: ``input`` is ALL input tokens, cached included.
+    Each API gets its own wire shape: OpenAI ``prompt_tokens``/``input_tokens`` = input,
+    ``cached_tokens`` = cache_read, ``cache_write_tokens`` = cache_write; Anthropic
+    ``input_tokens`` = input - cache_read - cache_write, ``cache_read_input_tokens``,
+    ``cache_creation_input_tokens``, ``output_tokens_details.thinking_tokens`` = reasoning.
+    Any key may be left out: ``input`` defaults to ceil(request text chars / 4), ``output`` to the
+    reply's word count, the rest to 0. A malformed value, cache > input or reasoning > output: 400.
+``x-fake-status: 500``        answer with that HTTP status and the API's error body (SDKs retry 429/5xx:
+                              use ``max_retries=0``).
+``x-fake-reply: some text``   the assistant's text (default ``"This is a fake reply from <model>."``).
+``x-fake-response-model: m``  the model the response says answered (default: the requested one).
+``x-fake-stream-error: 2``    a streamed response fails with an error event after 2 text chunks.
+``x-fake-latency-ms: 250``    wait that long before answering (a slow model, a timeout test).
+
+Without headers, ``start_fake_provider(default_usage=FakeUsage(...))`` sets the usage for every
+request. ``fake.requests`` records what arrived (path, lower-cased headers, JSON body), the
+latest ``max_recorded`` of them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socketserver
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import count
+from types import TracebackType
+from typing import Any
+
+__all__ = [
+    "USAGE_HEADER",
+    "FakeProvider",
+    "FakeUsage",
+    "RecordedRequest",
+    "fake_headers",
+    "start_fake_provider",
+]
+
+USAGE_HEADER = "x-fake-usage"
+STATUS_HEADER = "x-fake-status"
+REPLY_HEADER = "x-fake-reply"
+RESPONSE_MODEL_HEADER = "x-fake-response-model"
+STREAM_ERROR_HEADER = "x-fake-stream-error"
+LATENCY_HEADER = "x-fake-latency-ms"
+_PATHS = {"/v1/chat/completions": "chat", "/v1/responses": "responses", "/v1/messages": "messages"}
+
+
+@dataclass(frozen=True)
+class FakeUsage:
+    """Token counts in semconv terms (``input`` includes cache reads and writes); ``None``: derive from the request."""
+
+    input: int | None = None
+    output: int | None = None
+    cache_read: int = 0
+    cache_write: int = 0
+    reasoning: int = 0
+
+    def header_value(self) -> str:
+        return ",".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self) if getattr(self, f.name) is not None)
+
+    @classmethod
+    def parse(cls, text: str, base: FakeUsage | None = None) -> FakeUsage:
+        """Parse an ``x-fake-usage`` value over ``base``; ``ValueError`` says what is wrong."""
+        values: dict[str, int] = {}
+        names = {f.name for f in fields(cls)}
+        for entry in filter(None, (part.strip() for part in text.split(","))):
+            key, _, raw = entry.partition("=")
+            key = key.strip()
+            if key not in names or not raw.strip().isdigit():
+                raise ValueError(f"bad {USAGE_HEADER} entry {entry!r}; keys are {sorted(names)}, values ints")
+            values[key] = int(raw)
+        return replace(base or cls(), **values)
+
+
+def fake_headers(
+    *,
+    input: int | None = None,
+    output: int | None = None,
+    cache_read: int | None = None,
+    cache_write: int | None = None,
+    reasoning: int | None = None,
+    status: int | None = None,
+    reply: str | None = None,
+    response_model: str | None = None,
+    stream_error_after: int | None = None,
+    latency_ms: int | None = None,
+) -> dict[str, str]:
+    """The request headers that make the fake answer this way; pass them as ``extra_headers``.
+
+    Only what is given becomes a header, so ``{**fake_headers(input=9), **fake_headers(status=500)}`` combines.
+    """
+    counts = {
+        "input": input,
+        "output": output,
+        "cache_read": cache_read,
+        "cache_write": cache_write,
+        "reasoning": reasoning,
+    }
+    headers: dict[str, str] = {}
+    if any(value is not None for value in counts.values()):
+        headers[USAGE_HEADER] = ",".join(f"{key}={value}" for key, value in counts.items() if value is not None)
+    for name, value in (
+        (STATUS_HEADER, status),
+        (REPLY_HEADER, reply),
+        (RESPONSE_MODEL_HEADER, response_model),
+        (STREAM_ERROR_HEADER, stream_error_after),
+        (LATENCY_HEADER, latency_ms),
+    ):
+        if value is not None:
+            headers[name] = str(value)
+    return headers
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+def _text_of(value: Any) -> Iterator[str]:
+    """Every string under ``value`` that is message text (content, text, input, system, instructions)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _text_of(item)
+    elif isinstance(value, dict):
+        for key in ("content", "text", "input", "system", "instructions", "messages"):
+            if key in value:
+                yield from _text_of(value[key])
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the fake will answer one request with, decided before anything is written."""
+
+    api: str
+    model: str
+    reply: str
+    usage: FakeUsage
+    id: str
+    created: int
+    stream: bool
+    include_usage: bool
+    stream_error_after: int | None
+
+
+def _decide(api: str, headers: dict[str, str], body: dict[str, Any], default: FakeUsage | None, n: int) -> Answer:
+    model = str(body.get("model") or "fake-model")
+    reply = headers.get(REPLY_HEADER) or f"This is a fake reply from {model}."
+    usage = FakeUsage.parse(headers.get(USAGE_HEADER, ""), default)
+    chars = sum(
+        len(text) for text in _text_of({k: body.get(k) for k in ("messages", "input", "system", "instructions")})
+    )
+    usage = replace(
+        usage,
+        input=usage.input if usage.input is not None else max(1, math.ceil(chars / 4)),
+        output=usage.output if usage.output is not None else len(reply.split()),
+    )
+    assert usage.input is not None and usage.output is not None
+    if usage.cache_read + usage.cache_write > usage.input:
+        raise ValueError(f"cache_read + cache_write ({usage.cache_read}+{usage.cache_write}) > input ({usage.input})")
+    if usage.reasoning > usage.output:
+        raise ValueError(f"reasoning ({usage.reasoning}) > output ({usage.output})")
+    after = headers.get(STREAM_ERROR_HEADER)
+    if after is not None and not after.isdigit():
+        raise ValueError(f"{STREAM_ERROR_HEADER} must be a number of chunks, got {after!r}")
+    prefix = {"chat": "chatcmpl-fake", "responses": "resp_fake", "messages": "msg_fake"}[api]
+    return Answer(
+        api=api,
+        model=headers.get(RESPONSE_MODEL_HEADER) or model,
+        reply=reply,
+        usage=usage,
+        id=f"{prefix}{n:06d}",
+        created=int(time.time()),
+        stream=bool(body.get("stream")),
+        include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+        stream_error_after=None if after is None else int(after),
+    )
+
+
+# --- Wire shapes -----------------------------------------------------------------------------------
+Event = tuple[str | None, dict[str, Any] | str]
+
+
+def _words(reply: str) -> list[str]:
+    words = reply.split(" ")
+    return [word + (" " if i < len(words) - 1 else "") for i, word in enumerate(words)]
+
+
+def _chat_usage(u: FakeUsage) -> dict[str, Any]:
+    cached: dict[str, Any] = {"cached_tokens": u.cache_read, "audio_tokens": 0}
+    if u.cache_write:
+        cached["cache_write_tokens"] = u.cache_write
+    return {
+        "prompt_tokens": u.input,
+        "completion_tokens": u.output,
+        "total_tokens": (u.input or 0) + (u.output or 0),
+        "prompt_tokens_details": cached,
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning, "audio_tokens": 0},
+    }
+
+
+def _responses_usage(u: FakeUsage) -> dict[str, Any]:
+    return {
+        "input_tokens": u.input,
+        "input_tokens_details": {"cached_tokens": u.cache_read, "cache_write_tokens": u.cache_write},
+        "output_tokens": u.output,
+        "output_tokens_details": {"reasoning_tokens": u.reasoning},
+        "total_tokens": (u.input or 0) + (u.output or 0),
+    }
+
+
+def _anthropic_usage(u: FakeUsage, output: int | None = None) -> dict[str, Any]:
+    usage: dict[str, Any] = {
+        "input_tokens": (u.input or 0) - u.cache_read - u.cache_write,  # Anthropic's excludes the cache
+        "cache_read_input_tokens": u.cache_read,
+        "cache_creation_input_tokens": u.cache_write,
+        "output_tokens": u.output if output is None else output,
+    }
+    if u.reasoning:
+        usage["output_tokens_details"] = {"thinking_tokens": u.reasoning}
+    return usage
+
+
+def _response_object(a: Answer, *, done: bool = True) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "object": "response",
+        "created_at": a.created,
+        "status": "completed" if done else "in_progress",
+        "model": a.model,
+        "output": [
+            {
+                "type": "message",
+                "id": f"msg_{a.id}",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": a.reply, "annotations": []}],
+            }
+        ]
+        if done
+        else [],
+        "usage": _responses_usage(a.usage) if done else None,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+    }
+
+
+def wire_response(a: Answer) -> dict[str, Any]:
+    """The non-streamed response body of ``a``'s API."""
+    if a.api == "chat":
+        return {
+            "id": a.id,
+            "object": "chat.completion",
+            "created": a.created,
+            "model": a.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": a.reply, "refusal": None},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": _chat_usage(a.usage),
+        }
+    if a.api == "responses":
+        return _response_object(a)
+    return {
+        "id": a.id,
+        "type": "message",
+        "role": "assistant",
+        "model": a.model,
+        "content": [{"type": "text", "text": a.reply}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": _anthropic_usage(a.usage),
+    }
+
+
+def _failing(a: Answer, i: int) -> bool:
+    return a.stream_error_after is not None and i >= a.stream_error_after
+
+
+def chat_chunks(a: Answer) -> Iterator[Event]:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": a.id,
+            "object": "chat.completion.chunk",
+            "created": a.created,
+            "model": a.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+        if a.include_usage:
+            body["usage"] = None
+        return body
+
+    yield None, chunk({"role": "assistant", "content": ""})
+    for i, word in enumerate(_words(a.reply)):
+        if _failing(a, i):
+            yield None, {"error": {"message": "fake stream failure", "type": "server_error", "code": None}}
+            return
+        yield None, chunk({"content": word})
+    yield None, chunk({}, "stop")
+    if a.include_usage:
+        yield None, {**chunk({}), "choices": [], "usage": _chat_usage(a.usage)}
+    yield None, "[DONE]"
+
+
+def response_events(a: Answer) -> Iterator[Event]:
+    seq = count()
+    yield (
+        "response.created",
+        {"type": "response.created", "sequence_number": next(seq), "response": _response_object(a, done=False)},
+    )
+    for i, word in enumerate(_words(a.reply)):
+        if _failing(a, i):
+            yield (
+                "error",
+                {
+                    "type": "error",
+                    "sequence_number": next(seq),
+                    "code": "server_error",
+                    "message": "fake stream failure",
+                    "param": None,
+                },
+            )
+            return
+        yield (
+            "response.output_text.delta",
+            {
+                "type": "response.output_text.delta",
+                "sequence_number": next(seq),
+                "item_id": f"msg_{a.id}",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": word,
+                "logprobs": [],
+            },
+        )
+    yield (
+        "response.completed",
+        {"type": "response.completed", "sequence_number": next(seq), "response": _response_object(a)},
+    )
+
+
+def anthropic_events(a: Answer) -> Iterator[Event]:
+    start = {**wire_response(a), "content": [], "stop_reason": None, "usage": _anthropic_usage(a.usage, output=1)}
+    yield "message_start", {"type": "message_start", "message": start}
+    yield (
+        "content_block_start",
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    )
+    yield "ping", {"type": "ping"}
+    for i, word in enumerate(_words(a.reply)):
+        if _failing(a, i):
+            yield "error", {"type": "error", "error": {"type": "overloaded_error", "message": "fake stream failure"}}
+            return
+        yield (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}},
+        )
+    yield "content_block_stop", {"type": "content_block_stop", "index": 0}
+    yield (
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": _anthropic_usage(a.usage),
+        },
+    )  # cumulative, as the real API sends
+    yield "message_stop", {"type": "message_stop"}
+
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+def error_body(api: str, status: int, message: str) -> dict[str, Any]:
+    """An error body in the shape ``api``'s SDK parses into its exception's message."""
+    kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    if api == "messages":
+        return {"type": "error", "error": {"type": kind, "message": message}}
+    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def _json(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("request-id", "req_fake")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._json(404, error_body("chat", 404, f"no route GET {self.path}"))
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]
+        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = {}
+        self.server.fake._record(RecordedRequest("POST", path, headers, body))
+        api = _PATHS.get(path)
+        if api is None:
+            self._json(404, error_body("chat", 404, f"no route POST {path}"))
+            return
+        latency = headers.get(LATENCY_HEADER, "")
+        if latency.isdigit():
+            time.sleep(int(latency) / 1000)
+        status = headers.get(STATUS_HEADER)
+        if status is not None:
+            code = int(status) if status.isdigit() else 400
+            self._json(code, error_body(api, code, f"fake error {code} as asked by {STATUS_HEADER}"))
+            return
+        try:
+            answer = _decide(api, headers, body, self.server.fake.default_usage, self.server.fake._next_id())
+        except ValueError as error:
+            self._json(400, error_body(api, 400, str(error)))
+            return
+        if not answer.stream:
+            self._json(200, wire_response(answer))
+            return
+        self._stream(answer)
+
+    def _stream(self, answer: Answer) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        events = {"chat": chat_chunks, "responses": response_events, "messages": anthropic_events}[answer.api]
+        try:
+            for event, data in events(answer):
+                head = f"event: {event}\n" if event else ""
+                self.wfile.write(f"{head}data: {data if isinstance(data, str) else json.dumps(data)}\n\n".encode())
+                self.wfile.flush()
+        except ConnectionError:
+            return  # the client closed the stream early, as clients may
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeProvider
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)  # skip HTTPServer's reverse-DNS lookup of the host
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+
+
+class FakeProvider:
+    """A running fake provider: ``url`` (no trailing slash, no ``/v1``), ``requests``, ``stop()``."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        default_usage: FakeUsage | None = None,
+        max_recorded: int = 10_000,
+    ) -> None:
+        self.default_usage = default_usage
+        self.requests: deque[RecordedRequest] = deque(maxlen=max_recorded)
+        self._lock = threading.Lock()
+        self._ids = count(1)
+        self._server = _Server((host, port), _Handler)
+        self._server.fake = self
+        self.url = f"http://{host}:{self._server.server_port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-llm-provider", daemon=True
+        )
+        self._thread.start()
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _next_id(self) -> int:
+        with self._lock:
+            return next(self._ids)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeProvider:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def start_fake_provider(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    default_usage: FakeUsage | None = None,
+    max_recorded: int = 10_000,
+) -> FakeProvider:
+    """Start a fake provider on ``host:port`` (port 0: a free one) in a background thread."""
+    return FakeProvider(host, port, default_usage=default_usage, max_recorded=max_recorded)

@@ -1,0 +1,62 @@
+"""Month close (for finance): month x team x role x model with subtotals and a grand total that
+reconcile exactly, month-over-month change, run-rate forecast, share unpriced, CSV and Parquet."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import streamlit as st
+
+from tierscope.dashboard import filters
+from tierscope.dashboard.data import fetch, nothing_in_scope
+from tierscope.dashboard.month_frames import month_csv, month_display, month_lines, month_options, month_parquet
+from tierscope.dashboard.transforms import count_text, dec, money_text, share_text
+
+ZONES = ["UTC", "Europe/Paris", "Europe/London", "Europe/Berlin", "America/New_York", "America/Chicago",
+         "America/Los_Angeles", "America/Sao_Paulo", "Asia/Kolkata", "Asia/Singapore", "Asia/Tokyo",
+         "Australia/Sydney"]
+SHADE = {"detail": "", "subtotal": "background-color: rgba(128, 128, 128, 0.15)",
+         "total": "background-color: rgba(128, 128, 128, 0.3); font-weight: bold"}
+scope = filters.current()
+shared = {k: v for k, v in scope.params().items() if k not in ("since", "until")}  # the month sets the range
+
+st.title("Month close")
+st.caption("The sidebar's time range does not apply here: pick the month. Team, service, environment and "
+           "role filters do.")
+pick_zone, pick_month = st.columns(2)
+tz = pick_zone.selectbox("Time zone (month boundaries)", ZONES, key="month_tz")
+seen = fetch("filters", "months with data", **shared)
+months = month_options(seen["first_span"], seen["last_span"], tz, datetime.now(UTC))
+month = pick_month.selectbox("Month", months, key="month_pick")
+close = fetch("month", f"the {month} close", month=month, tz=tz, **shared)
+total = close["total"]
+if not total["spans"]:
+    nothing_in_scope(f"spans in {month} ({tz})", scope.describe())
+    st.stop()
+
+a, b, c, d = st.columns(4)
+a.metric("Total", money_text(total["cost_usd"]), help=f"Exact: ${total['cost_usd']}")
+previous = dec(total["previous_cost_usd"])
+change = dec(total["change_usd"])
+b.metric("vs previous month", money_text(change), delta=(f"{change / previous:+.1%}" if previous else None),
+         delta_color="inverse", help=f"Previous month: {money_text(previous)}")
+c.metric("Run-rate forecast" if not close["complete"] else "Closed at", money_text(close["forecast_usd"]),
+         help="Spend so far scaled to the whole month" if not close["complete"] else "The month is over")
+d.metric("Share unpriced", share_text(close["share_unpriced"]),
+         help=f"{count_text(total['unpriced_spans'])} of {count_text(total['spans'])} calls have no known price")
+if total["unpriced_spans"]:
+    st.warning(f"{count_text(total['unpriced_spans'])} calls ({count_text(total['unpriced_tokens'])} tokens) "
+               "are unpriced and not in these totals.", icon=":material/money_off:")
+
+lines = month_lines(close)
+table = month_display(lines, close["by"])
+st.dataframe(table.style.apply(lambda row: [SHADE[lines[row.name]["row_type"]]] * len(row), axis=1),
+             hide_index=True, height=min(800, 35 * (len(table) + 1) + 3))
+name = f"tierscope-{month}-{tz.replace('/', '_')}"
+csv_col, parquet_col, _ = st.columns([1, 1, 4])
+csv_col.download_button("Download CSV", month_csv(lines, month, tz), f"{name}.csv", "text/csv",
+                        on_click="ignore", key="month_csv", icon=":material/download:")
+parquet_col.download_button("Download Parquet", month_parquet(lines, month, tz), f"{name}.parquet",
+                            "application/vnd.apache.parquet", on_click="ignore", key="month_parquet",
+                            icon=":material/download:")
+st.caption(f"{close['since']} to {close['until']} (UTC instants). Money in exports is exact to the 18th decimal.")

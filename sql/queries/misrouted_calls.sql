@@ -1,0 +1,21 @@
+-- The individual calls that may be misrouted (given roles on given tiers), with the token counts
+-- needed to reprice each one exactly on another model.
+SELECT
+    role,
+    tier,
+    model,
+    provider,
+    toUnixTimestamp64Nano(start_time) AS start_ns,
+    input_tokens,
+    output_tokens,
+    cache_read_tokens,
+    cache_write_tokens,
+    cost_usd,
+    priced
+FROM v_spans(
+    tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
+    roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
+    environments = {environments:Array(String)})
+WHERE has({tiers:Array(String)}, tier)
+ORDER BY role, tier, model, provider, start_time, trace_id, span_id
+SETTINGS prefer_column_name_to_alias = 1
