@@ -101,6 +101,8 @@ def create_app(collector: Collector) -> Starlette:
     def read(name: str):
         if name == "alerts":
             from tierscope.collector.alerts_api import list_alerts as handler
+        elif name == "recommend":
+            from tierscope.collector.recommend_api import recommend as handler
         else:
             handler = api.ENDPOINTS[name]
 
@@ -180,4 +182,5 @@ def create_app(collector: Collector) -> Starlette:
     ]
     routes += [Route(f"/api/v1/{name}", read(name), methods=["GET"]) for name in api.ENDPOINTS]
     routes.append(Route("/api/v1/alerts", read("alerts"), methods=["GET"]))
+    routes.append(Route("/api/v1/recommend", read("recommend"), methods=["GET"]))
     return Starlette(routes=routes)

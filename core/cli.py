@@ -213,8 +213,8 @@ def misrouted(fmt: str, since: str | None, until: str | None, api: str | None) -
     if not rows:
         click.echo("No misrouted frontier calls found.")
         return
-    columns = [c for c in ("kind", "role", "from_tier", "to_tier", "to_model", "calls", "saving_usd", "n",
-                           "quality_low", "quality_high") if any(c in r for r in rows)]
+    columns = [c for c in ("kind", "role", "tier", "model", "target_tier", "target_model", "calls", "saving_usd",
+                           "quality_n", "quality_low", "quality_high") if any(c in r for r in rows)]
     _emit(rows, None, "table", columns, body)
 
 
@@ -250,27 +250,140 @@ def reprice(since: str | None, api: str | None, store: str | None, prices_file: 
 
 @main.command()
 @click.option("--store", help="Store URL [env TIERSCOPE_STORE].")
-def migrate(store: str | None) -> None:
+@click.option("--cluster", help="Print (with --apply, run) ON CLUSTER DDL for this ClickHouse cluster.")
+@click.option("--database", default="default", show_default=True, help="Database for --cluster.")
+@click.option("--apply", "apply_now", is_flag=True, help="With --cluster: run the DDL instead of printing it.")
+def migrate(store: str | None, cluster: str | None, database: str, apply_now: bool) -> None:
     """Create or upgrade the store's schema (the collector also does this at start)."""
+    from tierscope.collector.cluster import ClusterSchemaError, apply_cluster, cluster_statements
     from tierscope.collector.store import Store, StoreError
 
     try:
-        applied = Store(_settings(store=store).store).migrate()
-    except StoreError as exc:
+        if cluster and not apply_now:
+            click.echo(";\n\n".join(cluster_statements(cluster, database)) + ";")
+            return
+        s = Store(_settings(store=store).store)
+        try:
+            applied = apply_cluster(s, cluster, database) if cluster else s.migrate()
+        finally:
+            s.close()
+    except (ClusterSchemaError, StoreError) as exc:
         _fail(str(exc))
     click.echo("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
 
 
-def _register_optional() -> None:
-    """Commands whose modules may not be present in every build."""
-    try:
-        from tierscope.collector.replay import replay_command
-    except ImportError:
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), default="yaml", show_default=True)
+@click.option("--window-days", type=int, default=30, show_default=True, help="Evidence window.")
+@click.option("--quality-target", type=float, default=0.95, show_default=True,
+              help="Overall quality to keep, as a share of all-frontier.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+def recommend(fmt: str, window_days: int, quality_target: float, seed: int, api: str | None) -> None:
+    """The recommended routing policy (role -> model and tier) from your own telemetry."""
+    body = _read(api, "recommend", window_days=window_days, quality_target=quality_target, seed=seed)
+    if body.get("policy", True) is None:
+        _fail(body.get("message", "nothing to recommend yet"))
+    if fmt == "yaml":
+        click.echo(body["yaml"], nl=False)
+    else:
+        click.echo(json.dumps({k: v for k, v in body.items() if k != "yaml"}, indent=2))
+
+
+@main.group()
+def alerts() -> None:
+    """Paired cost + quality alerts (on-call)."""
+
+
+@alerts.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+def alerts_list(fmt: str, api: str | None) -> None:
+    """Rules with the state of both sides, and recent events."""
+    body = _read(api, "alerts")
+    if fmt == "json":
+        click.echo(json.dumps(body, indent=2))
         return
+    rows = [{**r, "cost": r["state"]["cost"], "quality": r["state"]["quality"],
+             "scope": ",".join(f"{k}={r[k]}" for k in ("role", "tier", "model", "team") if r[k]) or "all"}
+            for r in body["rules"]]
+    _emit(rows, None, "table", ["rule_id", "name", "scope", "armed", "cost", "quality", "cost_ceiling_usd",
+                                "quality_floor", "window_seconds"], body)
+    if body["events"]:
+        click.echo("")
+        _emit(body["events"][:20], None, "table", ["at", "rule_id", "kind", "side", "observed", "threshold"], body)
+
+
+def _post(api: str | None, path: str, **kwargs: Any) -> dict[str, Any]:
+    client = _api(api)
+    try:
+        response = client._http.post(f"/api/v1/{path}", **kwargs)
+    except Exception:
+        _fail(f"cannot reach the collector at {client.base_url}")
+    if response.status_code != 200:
+        try:
+            reason = response.json().get("error", response.text)
+        except ValueError:
+            reason = response.text[:200]
+        _fail(f"collector answered {response.status_code}: {reason}")
+    return response.json()
+
+
+@alerts.command("arm")
+@click.option("--id", "rule_id", help="Rule id (created if new, replaced if it exists).")
+@click.option("--name")
+@click.option("--role", default="")
+@click.option("--tier", default="")
+@click.option("--model", default="")
+@click.option("--team", default="")
+@click.option("--window", "window_seconds", type=int, default=3600, show_default=True, help="Seconds.")
+@click.option("--cost-ceiling", help="USD per window.")
+@click.option("--cost-pct", type=float, help="Percent over the baseline window's rate.")
+@click.option("--baseline", "baseline_seconds", type=int, default=7 * 86400, show_default=True)
+@click.option("--quality-floor", type=float, help="Mean score (or pass rate) below which the quality side fires.")
+@click.option("--metric", "quality_metric", type=click.Choice(["mean", "pass_rate"]), default="mean")
+@click.option("--min-samples", type=int, default=20, show_default=True)
+@click.option("--webhook", "webhooks", multiple=True, help="URL to notify (repeatable; Slack URLs get Slack's shape).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+def alerts_arm(fmt: str, api: str | None, cost_ceiling: str | None, cost_pct: float | None, **rule: Any) -> None:
+    """Arm a paired rule: both a cost side and a quality side are required."""
+    body = {**rule, "cost_ceiling_usd": cost_ceiling, "cost_pct_over_baseline": cost_pct,
+            "webhooks": list(rule["webhooks"])}
+    result = _post(api, "alerts/rules", json=body)
+    click.echo(json.dumps(result, indent=2) if fmt == "json" else f"armed {result['armed']['rule_id']}")
+
+
+@alerts.command("disarm")
+@click.argument("rule_id")
+@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+def alerts_disarm(rule_id: str, api: str | None) -> None:
+    """Disarm a rule (kept, with its history)."""
+    _post(api, f"alerts/rules/{rule_id}/disarm")
+    click.echo(f"disarmed {rule_id}")
+
+
+@alerts.command("ack")
+@click.argument("rule_id")
+@click.option("--by", "who", default="", help="Who acknowledges.")
+@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+def alerts_ack(rule_id: str, who: str, api: str | None) -> None:
+    """Acknowledge a rule's current alert."""
+    _post(api, f"alerts/rules/{rule_id}/ack", params={"by": who})
+    click.echo(f"acknowledged {rule_id}")
+
+
+def _register() -> None:
+    from tierscope.collector.export import export_command
+    from tierscope.collector.interop_otel_cli import import_otel_command
+    from tierscope.collector.replay import replay_command
+
     main.add_command(replay_command, "replay")
+    main.add_command(import_otel_command, "import-otel")
+    main.add_command(export_command, "export")
 
 
-_register_optional()
+_register()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
