@@ -13,7 +13,7 @@ import binascii
 import json
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from collections.abc import Iterable
 from itertools import chain
 from typing import Any
@@ -159,6 +159,7 @@ class DecodedTraces:
     resources: list[dict[str, Any]]
     spans: list[list[Any]]
     span_attributes: list[list[dict[str, Any]]]
+    span_scopes: list[list[str]] = field(default_factory=list)  # instrumentation scope name per span
 
     @property
     def span_count(self) -> int:
@@ -304,11 +305,12 @@ def decode_traces(body: bytes) -> DecodedTraces:
         view.ParseFromString(body)
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise BadRequest(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
-    resources, spans_by_resource, attributes_by_resource = [], [], []
+    resources, spans_by_resource, attributes_by_resource, scopes_by_resource = [], [], [], []
     cached = _KV_CACHE.get
     for resource_spans in view.resource_spans:
         resources.append(attributes(resource_spans.resource.attributes))
         spans = [span for scope_spans in resource_spans.scope_spans for span in scope_spans.spans]
+        scopes_by_resource.append([ss.scope.name for ss in resource_spans.scope_spans for _ in ss.spans])
         lists = [span.attributes for span in spans]
         flat = list(chain.from_iterable(lists))
         pairs = list(map(cached, flat))
@@ -320,7 +322,7 @@ def decode_traces(body: bytes) -> DecodedTraces:
             dicts.append(dict(pairs[start:end]))
         spans_by_resource.append(spans)
         attributes_by_resource.append(dicts)
-    return DecodedTraces(resources, spans_by_resource, attributes_by_resource)
+    return DecodedTraces(resources, spans_by_resource, attributes_by_resource, scopes_by_resource)
 
 
 def decoded(request: ExportTraceServiceRequest | DecodedTraces) -> DecodedTraces:
@@ -333,4 +335,5 @@ def decoded(request: ExportTraceServiceRequest | DecodedTraces) -> DecodedTraces
     except BadRequest:  # built in code past a parser limit (nesting depth): read it object by object
         spans = [[span for ss in rs.scope_spans for span in ss.spans] for rs in request.resource_spans]
         return DecodedTraces([attributes(rs.resource.attributes) for rs in request.resource_spans], spans,
-                             [[attributes(span.attributes) for span in group] for group in spans])
+                             [[attributes(span.attributes) for span in group] for group in spans],
+                             [[ss.scope.name for ss in rs.scope_spans for _ in ss.spans] for rs in request.resource_spans])

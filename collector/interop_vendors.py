@@ -22,7 +22,7 @@ from tierscope.instrumentation import conventions as c
 # Instrumentation scopes whose gen_ai.usage.input_tokens leaves out cache reads and writes.
 INPUT_EXCLUDES_CACHE_SCOPES = frozenset({"openlit.instrumentation.anthropic"})
 # Scopes of SDKs that trace their own API calls: a duplicate when nested under another LLM span.
-NATIVE_SDK_SCOPES = frozenset({"com.anthropic.sdk.python"})
+NATIVE_SDK_SCOPES = c.NATIVE_SDK_SCOPES
 
 
 def _count(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:

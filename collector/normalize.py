@@ -20,6 +20,7 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tierscope.collector.decode import DecodedTraces, any_value, attributes, decoded  # noqa: F401 - re-exported
+from tierscope.collector.interop_vendors import adapt_attributes, nested_sdk_duplicates
 from tierscope.instrumentation import conventions as c
 
 MAX_TOKENS = 100_000_000  # per kind per span; more than any real call, less than a corrupt counter
@@ -169,14 +170,21 @@ def normalize(
     out = out if out is not None else Normalized()
     traces = decoded(request)
     rows: list[tuple] = []
-    for resource, spans, span_attributes in zip(traces.resources, traces.spans, traces.span_attributes):
+    llm_scopes: list[tuple[str, bytes, bytes]] = []  # to find an SDK's own span nested under a vendor's
+    scopes_by_resource = traces.span_scopes or [[""] * len(group) for group in traces.spans]
+    for resource, spans, span_attributes, scopes in zip(traces.resources, traces.spans, traces.span_attributes,
+                                                        scopes_by_resource):
         context = {
             "service": _text(resource.get(c.SERVICE_NAME), out, "service.name"),
             "environment": _text(_first(resource, c.DEPLOYMENT_ENVIRONMENT), out, "environment"),
             "team": resource.get(c.TEAM),
             "feature": resource.get(c.FEATURE),
         }
-        for span, attrs in zip(spans, span_attributes):
+        for span, attrs, scope in zip(spans, span_attributes, scopes):
+            if c.DUPLICATE_OF in attrs:  # another library's span inside our LLM span: already counted
+                out.non_llm += 1
+                continue
+            attrs = adapt_attributes(scope, attrs)
             row = _fast_row(span, attrs, context, resolve_tier, keep_content)
             if row is None:
                 try:
@@ -187,6 +195,13 @@ def normalize(
                 if row is None:
                     continue
             rows.append(row)
+            llm_scopes.append((scope, span.span_id, span.parent_span_id))
+    duplicates = {d.hex() for d in nested_sdk_duplicates(llm_scopes)} if len(llm_scopes) > 1 else set()
+    if duplicates:
+        at = SPAN_COLUMNS.index("span_id")
+        kept = [r for r in rows if r[at] not in duplicates]
+        out.non_llm += len(rows) - len(kept)
+        rows = kept
     for name, values in zip(SPAN_COLUMNS, zip(*rows)):
         out.spans[name].extend(values)
     return out

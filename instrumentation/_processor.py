@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry import context
+from opentelemetry import context, trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from ._guard import swallow
@@ -24,6 +24,7 @@ from ._roles import current_role
 from ._tier_map import resolve_tier
 from .conventions import (
     DUPLICATE_OF,
+    NATIVE_SDK_SCOPES,
     FEATURE,
     INSTRUMENTATION_SCOPE,
     MODEL_KEYS,
@@ -61,6 +62,18 @@ def _is_ours(span: Span) -> bool:
     return scope is not None and scope.name == INSTRUMENTATION_SCOPE
 
 
+def _is_native_sdk(span: Span) -> bool:
+    scope = span.instrumentation_scope
+    return scope is not None and scope.name in NATIVE_SDK_SCOPES
+
+
+def _mark_if_nested_in_llm_span(span: Span, parent_context: context.Context | None) -> None:
+    parent = trace.get_current_span(parent_context)
+    attributes = getattr(parent, "attributes", None)
+    if parent.is_recording() and attributes and _is_llm_span(attributes):
+        span.set_attribute(DUPLICATE_OF, format(parent.get_span_context().span_id, "016x"))
+
+
 class RoleSpanProcessor(SpanProcessor):
     """Adds ``tierscope.role/team/feature`` from the role in effect to each span as it starts.
 
@@ -84,11 +97,18 @@ class RoleSpanProcessor(SpanProcessor):
                     span.set_attribute(TEAM, scope.team)
                 if scope.feature is not None:
                     span.set_attribute(FEATURE, scope.feature)
+            if TIER not in attributes and scope is not None and scope.tier is not None:
+                # A pinned tier goes on every span in the role: vendors that set the model after
+                # start would otherwise miss it (the collector ignores it on non-LLM spans).
+                span.set_attribute(TIER, scope.tier)
+            if _is_native_sdk(span) and current_llm_call(parent_context) is None:
+                _mark_if_nested_in_llm_span(span, parent_context)
             if not _is_llm_span(attributes):
                 return
             enclosing = current_llm_call(parent_context)
             if enclosing is not None and not _is_ours(span):
                 span.set_attribute(DUPLICATE_OF, enclosing.span_id)
+
             if TIER in attributes:
                 return
             tier = resolve_tier(

@@ -91,4 +91,9 @@ CONTENT_KEY_PREFIXES = (
 # Model tiers, cheapest last. "local" is self-hosted: no per-token price.
 TIERS = ("frontier", "mid", "small", "local")
 
+
+# LLM SDKs that trace their own calls (anthropic>=2): under another instrumentation's LLM span they
+# describe the same call twice, so the inner one is marked DUPLICATE_OF / dropped by the collector.
+NATIVE_SDK_SCOPES = frozenset({"com.anthropic.sdk.python"})
+
 __all__ = [name for name in dir() if name.isupper()]
