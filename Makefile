@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,interop]"
+	$(PY) -m pip install -q --no-deps "openlit==1.45.0"  # its pins would downgrade openai/anthropic/otel
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -28,6 +29,9 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+soak: $(STAMP)
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf .tierscope tests/artifacts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -37,6 +38,10 @@ async def serve(settings: Settings, collector: Collector | None = None, started:
     if settings.grpc_port:
         check_port(settings.host, settings.grpc_port, "gRPC")
     collector = collector or Collector(settings)
+    # The hot path allocates many short-lived objects per span; freeze the long-lived ones (price
+    # data, caches) and collect young objects less often: +17% spans/s in bench/results/experiments.md.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
     collector.start()
     config = uvicorn.Config(create_app(collector), host=settings.host, port=settings.http_port,
                             log_level="warning", access_log=False, lifespan="off")

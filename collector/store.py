@@ -88,6 +88,14 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+# Read settings for every named query (bench/results/experiments.md): build the join's hash table
+# from the small late-quality side, and run FINAL per partition (a retried span keeps its start
+# time, so both copies are always in the same monthly partition).
+READ_SETTINGS = {"query_plan_join_swap_table": "false", "do_not_merge_across_partitions_select_final": 1}
+# Reads deduplicate with FINAL, so per-insert deduplication is wasted work.
+INSERT_SETTINGS = {"optimize_on_insert": 0}
+
+
 class Store:
     """A migrated ClickHouse database with typed insert and named-query helpers.
 
@@ -150,19 +158,21 @@ class Store:
         if rows.num_rows == 0:
             return
         with self._lock:
-            self.client.insert_arrow(table, rows)
+            self.client.insert_arrow(table, rows, settings=INSERT_SETTINGS)
 
     # --- reads ------------------------------------------------------------------------------------
     def query(self, name: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Run the named query `sql/queries/<name>.sql` with bound parameters; rows as dicts."""
         with self._lock:
-            result = self.client.query(read_sql("queries", name), parameters=dict(parameters))
+            result = self.client.query(read_sql("queries", name), parameters=dict(parameters),
+                                       settings=READ_SETTINGS)
         columns = result.column_names
         return [dict(zip(columns, row)) for row in result.result_rows]
 
     def query_arrow(self, name: str, parameters: Mapping[str, Any]) -> pa.Table:
         with self._lock:
-            return self.client.query_arrow(read_sql("queries", name), parameters=dict(parameters))
+            return self.client.query_arrow(read_sql("queries", name), parameters=dict(parameters),
+                                           settings=READ_SETTINGS)
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         """Internal statements (fixed text, bound parameters); never user-supplied SQL."""

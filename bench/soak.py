@@ -1,0 +1,79 @@
+"""`make soak`: a long run at a steady rate (half of measured capacity by default), checking that the
+collector's memory stays flat after warm-up and that nothing is lost. Prints a table and writes it to
+bench/results/soak-*.md.
+
+    python bench/soak.py [--minutes 10] [--rate 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from collector_process import CollectorProcess, status_kib  # noqa: E402
+from workload import request_bodies  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--rate", type=int, default=5_000,
+                        help="spans/s; the default is about half of the ingest rate measured by `make bench`")
+    parser.add_argument("--warmup", type=float, default=0.2, help="share of the run before RSS counts")
+    args = parser.parse_args()
+    batch = 500
+    seconds = args.minutes * 60
+    total = int(args.rate * seconds) // batch * batch
+    print(f"soak: {total:,} spans at {args.rate:,}/s for {args.minutes:g} min; building bodies...", flush=True)
+    bodies = request_bodies(total, batch=batch, seed=11)
+    collector = CollectorProcess().start()
+    samples: list[tuple[float, float]] = []
+    sent = ok = 0
+    client = httpx.Client(timeout=60)
+    began = time.monotonic()
+    try:
+        for i, body in enumerate(bodies):
+            due = began + i * batch / args.rate
+            if (wait := due - time.monotonic()) > 0:
+                time.sleep(wait)
+            while True:
+                r = client.post(f"{collector.url}/v1/traces", content=body,
+                                headers={"content-type": "application/x-protobuf"})
+                if r.status_code == 200:
+                    break
+                time.sleep(float(r.headers.get("retry-after", "1")))  # 429/503: the client retries
+            sent += batch
+            ok += 1
+            elapsed = time.monotonic() - began
+            if not samples or elapsed - samples[-1][0] >= 10:
+                samples.append((elapsed, status_kib(collector.pid, "VmRSS") / 1024))
+                print(f"  {elapsed:6.0f}s  {sent:>10,} spans  RSS {samples[-1][1]:7.1f} MiB", flush=True)
+        wall = time.monotonic() - began
+        stored = collector.get("/api/v1/spend")["total"]["spans"]
+    finally:
+        collector.stop()
+    steady = [rss for t, rss in samples if t >= seconds * args.warmup]
+    mean = sum(steady) / len(steady)
+    spread = max(abs(r - mean) / mean for r in steady)
+    rows = [("spans sent / stored / lost", f"{sent:,} / {stored:,} / {sent - stored:,}"),
+            ("achieved rate", f"{sent / wall:,.0f} spans/s over {wall:,.0f} s"),
+            ("RSS after warm-up: min / mean / max", f"{min(steady):.0f} / {mean:.0f} / {max(steady):.0f} MiB"),
+            ("RSS spread around the mean (target ±10%)", f"±{spread:.1%} — {'flat' if spread <= 0.10 else 'NOT flat'}")]
+    table = (f"# tierscope soak — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n| measure | value |\n| --- | --- |\n"
+             + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n")
+    print("\n" + table)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"soak-{datetime.now(UTC):%Y%m%d-%H%M%S}.md").write_text(table)
+    return 0 if sent == stored and spread <= 0.10 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
