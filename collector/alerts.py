@@ -97,7 +97,7 @@ class AlertRule:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["cost_ceiling_usd"] = None if self.cost_ceiling_usd is None else str(self.cost_ceiling_usd)
+        out["cost_ceiling_usd"] = None if self.cost_ceiling_usd is None else format(self.cost_ceiling_usd.normalize(), "f")
         out["webhooks"] = list(self.webhooks)
         return out
 

@@ -1,0 +1,38 @@
+"""Policy: the recommended routing policy (role -> model and tier) learned from this telemetry,
+diffed against today's routing, with the alerts that shaped it and the YAML to commit."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from tierscope.dashboard.data import fetch
+from tierscope.dashboard.transforms import money_text
+
+st.title("Recommended policy")
+c1, c2 = st.columns(2)
+target = c1.slider("Keep overall quality at", 0.80, 1.00, 0.95, 0.01, format="%.2f",
+                   help="as a share of sending every role to its frontier model")
+window = c2.selectbox("Evidence window (days)", [7, 14, 30, 90], index=2)
+body = fetch("recommend", "the recommendation", quality_target=target, window_days=window)
+if body.get("policy", True) is None or not body.get("routes"):
+    st.info(body.get("message", "Nothing to recommend yet: it needs priced LLM spans with a role and quality scores."))
+    st.stop()
+
+a, b, c = st.columns(3)
+a.metric("Expected monthly saving", money_text(body["expected_monthly_saving_usd"]))
+b.metric("Expected quality vs frontier", f"{body['expected_quality_ratio']:.1%}")
+c.metric("Chance of meeting the target", f"{body['target_probability']:.0%}")
+rows = pd.DataFrame([{
+    "role": r["role"], "today": r["current_model"], "recommended": r["model"], "tier": r["tier"],
+    "change": "—" if r["model"] == r["current_model"] else "move",
+    "cost/call now": money_text(r["current_cost_per_call_usd"]), "cost/call after": money_text(r["expected_cost_per_call_usd"]),
+    "monthly saving": money_text(r["expected_monthly_saving_usd"]), "expected quality": r["expected_quality"],
+    "confidence": r["confidence"], "evidence n": r["evidence_n"], "pinned": r["pinned"], "why": r["reason"],
+} for r in body["routes"]])
+st.dataframe(rows, hide_index=True, width="stretch", key="policy_routes")
+if body["demoted"]:
+    st.warning("Demoted by a firing quality alert: " + ", ".join(f"{role} → {model}" for role, model in body["demoted"]))
+st.download_button("Download policy (YAML)", body["yaml"], file_name="routing-policy.recommended.yaml", key="policy_yaml")
+with st.expander("YAML"):
+    st.code(body["yaml"], language="yaml")
