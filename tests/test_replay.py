@@ -21,7 +21,19 @@ from tierscope.collector.recommender_baselines import (
 from tierscope.collector.recommender_outcomes import interleave, load_outcomes
 from tierscope.collector.replay import replay_command, run_replay
 
-ROUTERBENCH = Path("/work/shared/data/routerbench")
+def _routerbench() -> Path:
+    """shared/ beside the checkout (as CI lays it out), else $TIERSCOPE_ROUTERBENCH, else /work/shared."""
+    import os
+
+    for candidate in (Path(__file__).resolve().parents[2] / "shared" / "data" / "routerbench",
+                      Path(os.environ.get("TIERSCOPE_ROUTERBENCH", "/nonexistent")),
+                      Path("/work/shared/data/routerbench")):
+        if candidate.is_dir():
+            return candidate
+    return Path("/work/shared/data/routerbench")
+
+
+ROUTERBENCH = _routerbench()
 MODELS = ("big", "mid", "small")
 
 
