@@ -123,6 +123,28 @@ def run_task(clients: dict, rng: random.Random) -> None:
                                trace_id=call.trace_id, span_id=call.span_id)
 
 
+DEMO_RULES = (
+    # The worker's quality dip on its main model: fires, and demotes that model in the recommendation.
+    {"rule_id": "demo-worker-haiku", "name": "worker on haiku: spend and quality", "role": DIP_ROLE,
+     "model": "claude-3-5-haiku-latest", "cost_ceiling_usd": "50", "quality_floor": 0.8, "min_samples": 10,
+     "window_seconds": 3600},
+    {"rule_id": "demo-planner", "name": "planner spend vs last week", "role": "planner",
+     "cost_pct_over_baseline": 50, "quality_floor": 0.85, "min_samples": 20, "window_seconds": 3600},
+)
+
+
+def arm_demo_alerts(api_url: str, settings: Settings) -> None:
+    """Arm the demo's paired rules through the API, as a user would with `tierscope alerts arm`."""
+    import httpx
+
+    headers = {"authorization": f"Bearer {settings.token}"} if settings.token else None
+    for rule in DEMO_RULES:
+        try:
+            httpx.post(f"{api_url}/api/v1/alerts/rules", json=rule, headers=headers, timeout=10)
+        except httpx.HTTPError as exc:
+            log.warning("demo: could not arm %s: %s", rule["rule_id"], exc)
+
+
 def run_workload(api_url: str, settings: Settings, stop: threading.Event, *, days: int = 45,
                  spans_per_day: int = 400, seed: int = 7) -> None:
     """History first, then about one live task a second until `stop` is set."""
@@ -140,6 +162,7 @@ def run_workload(api_url: str, settings: Settings, stop: threading.Event, *, day
         sent = send_history(days, spans_per_day, rng, datetime.now(UTC))
         provider.force_flush()
         log.info("demo: sent %d historical spans", sent)
+        arm_demo_alerts(api_url, settings)
         clients = {"openai": openai.OpenAI(base_url=f"{fake.url}/v1", api_key="demo", max_retries=0),
                    "anthropic": anthropic.Anthropic(base_url=fake.url, api_key="demo", max_retries=0),
                    "http": httpx.Client(base_url=fake.url)}
