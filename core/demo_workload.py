@@ -106,12 +106,16 @@ def run_task(clients: dict, rng: random.Random) -> None:
         headers = fake_headers(input=t["input"], output=t["output"], cache_read=t["cache_read"])
         messages = [{"role": "user", "content": "demo"}]
         with role(step.role, team=step.team, feature="answer"):
-            if step.provider == "anthropic":
-                clients["anthropic"].messages.create(model=step.model, max_tokens=512, messages=messages,
-                                                     extra_headers=headers)
-            elif step.provider == "openai":
-                clients["openai"].chat.completions.create(model=step.model, messages=messages,
-                                                          extra_headers=headers)
+            if step.provider in ("anthropic", "openai"):
+                # The shimmed SDK call joins this llm_call() span, so the agent can grade it.
+                with llm_call(model=step.model, provider=step.provider) as graded:
+                    if step.provider == "anthropic":
+                        clients["anthropic"].messages.create(model=step.model, max_tokens=512, messages=messages,
+                                                             extra_headers=headers)
+                    else:
+                        clients["openai"].chat.completions.create(model=step.model, messages=messages,
+                                                                  extra_headers=headers)
+                    graded.record_quality(_quality(step, rng, dip=True), "eval")
             else:  # a self-hosted model behind a plain HTTP client: the llm_call() path
                 with llm_call(model=step.model, provider=step.provider) as call:
                     reply = clients["http"].post("/v1/chat/completions", headers=headers,
