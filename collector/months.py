@@ -69,6 +69,7 @@ def month_close(store: Store, tenant: str, month: str, by: list[str], tz: str,
         sub = total_of(part)
         sub[first] = value
         sub["previous_cost_usd"] = sum((r["previous_cost_usd"] for r in part), Decimal(0))
+        sub["change_usd"] = sub["cost_usd"] - sub["previous_cost_usd"]
         subtotals.append(sub)
 
     total = total_of(rows)

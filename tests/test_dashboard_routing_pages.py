@@ -4,6 +4,9 @@ through its form and shows its state; the Policy page shows the API's recommenda
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from tierscope.dashboard.sample_data import SAMPLE_POLICY, sample_traces, send
 from tierscope.dashboard.transforms import money_text
 from tierscope.settings import Settings
 from test_dashboard_apptest import metrics, open_app
+from test_recommend import _batch
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +31,11 @@ def collector(tmp_path_factory) -> Iterator[BackgroundCollector]:
                             alert_interval_s=0)
         with BackgroundCollector(settings) as running:
             send(running.url, sample_traces(np.random.default_rng(7), 80))
+            # Recent calls too, so the 30-day recommendation window always holds evidence, whatever today is.
+            now = datetime.now(UTC)
+            for model, first in (("gpt-4o", 1), ("gpt-4o-mini", 10_000)):
+                httpx.post(f"{running.url}/v1/traces", content=_batch(model, 1.0, 100, now - timedelta(days=1), first),
+                           headers={"content-type": "application/x-protobuf"})
             env.setenv("TIERSCOPE_API", running.url)
             yield running
 
@@ -49,9 +58,7 @@ def test_policy_page_shows_the_apis_recommendation(collector):
     at = open_app("page_policy.py")
     assert not at.exception, [e.value for e in at.exception]
     body = ApiClient(collector.url).get("recommend", quality_target=0.95, window_days=30)
-    if body.get("policy", True) is None:
-        assert at.info
-        return
+    assert body["routes"], body
     shown = metrics(at)
     assert shown["Expected monthly saving"] == money_text(body["expected_monthly_saving_usd"])
     table = at.dataframe[0].value
