@@ -4,8 +4,11 @@ The store is generated straight into chdb with Arrow inserts (numpy columns, rea
 cardinalities: 20 roles, 4 tiers, 15 models, 10 teams, 5 services, 3 environments, 90 days, ~5
 spans per trace, 10% inline quality and 5% late quality events; a role belongs to one team,
 feature and service and uses three models, as agent roles do), merged once (as a long-running
-store's old parts would be), topped up with a fresh unmerged hour (as live ingest leaves it), then
-served by a real collector process; every endpoint the dashboard calls is timed through HTTP.
+store's old parts would be), its hourly rollup filled (as the collector's refresher keeps it), then
+topped up with a fresh unmerged hour whose rollup is left dirty (as live ingest leaves the open
+hour), then served by a real collector process with the refresher off (so that hour stays dirty
+and is read from the raw spans, the worst case); every endpoint the dashboard calls is timed
+through HTTP.
 """
 
 from __future__ import annotations
@@ -148,10 +151,14 @@ class BuiltStore:
     optimize_s: float
     parts: int
     trace_id: str  # one of the last hour's traces, for /traces/{id}
+    rollup_s: float = 0.0  # filling the hourly rollup for every stored hour but the fresh one
+    rollup_hours: int = 0
+    rollup_rows: int = 0
 
 
 def build_store(path: str, spans: int = 10_000_000, days: int = 90, chunk: int = 1_000_000, seed: int = 5) -> BuiltStore:
     """Generate `spans` spans over the last `days` days into a new store at `path` (in this process)."""
+    from tierscope.collector import rollup
     from tierscope.collector.store import Store
 
     t0 = time.monotonic()
@@ -169,23 +176,28 @@ def build_store(path: str, spans: int = 10_000_000, days: int = 90, chunk: int =
     while done < old:
         n = min(chunk, old - done)
         table, events = store_chunk(rng, n, begin + k * step, step, prices, now_us)
-        store.client.insert_arrow("llm_spans", table, settings={"optimize_on_insert": 0})
-        store.client.insert_arrow("quality_events", events, settings={"optimize_on_insert": 0})
+        store.insert("llm_spans", table)  # as the writer does: stamps the hours it changes
+        store.insert("quality_events", events)
         done, k = done + n, k + 1
     t1 = time.monotonic()
     store.command("OPTIMIZE TABLE llm_spans FINAL")
     store.command("OPTIMIZE TABLE quality_events FINAL")
     optimize_s = time.monotonic() - t1
+    t2 = time.monotonic()
+    rollup_hours = rollup.refresh(store)  # what a collector's refresher does in the background
+    rollup_s = time.monotonic() - t2
     trace_id = ""
     if fresh:
-        for _ in range(4):  # a few parts, as the writer's inserts leave them
+        for _ in range(4):  # a few parts, as the writer's inserts leave them; their hour stays dirty
             table, events = store_chunk(rng, fresh // 4, end_ns - 3_600 * 10**9, 3_600 * 10**9, prices, now_us)
             trace_id = table["trace_id"][0].as_py()
-            store.client.insert_arrow("llm_spans", table, settings={"optimize_on_insert": 0})
-            store.client.insert_arrow("quality_events", events, settings={"optimize_on_insert": 0})
+            store.insert("llm_spans", table)
+            store.insert("quality_events", events)
     parts = store.rows("SELECT count() FROM system.parts WHERE table = 'llm_spans' AND active")[0][0]
+    rollup_rows = store.rows("SELECT count() FROM spend_hourly")[0][0]
     store.close()
-    return BuiltStore(path, spans, time.monotonic() - t0, optimize_s, int(parts), trace_id)
+    return BuiltStore(path, spans, time.monotonic() - t0, optimize_s, int(parts), trace_id, rollup_s, rollup_hours,
+                      int(rollup_rows))
 
 
 def dashboard_requests(now: datetime, trace_id: str) -> list[tuple[str, str, dict[str, str]]]:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from tierscope.collector import rollup
 from tierscope.collector.months import month_close
 from tierscope.collector.store import Store
 
@@ -144,9 +145,21 @@ def jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_G_KEYS = tuple(f"g_{d}" for d in DIMENSIONS)
+_SPEND_SUMS = ("spans", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+               "reasoning_tokens", "cost_usd", "unpriced_spans", "unpriced_tokens", "quality_sum", "quality_n")
+_SERIES_SUMS = ("spans", "input_tokens", "output_tokens", "cost_usd", "unpriced_spans", "quality_sum", "quality_n")
+
+
+def spend_by(store: Store, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The `spend_by` query's rows (rollup + raw edges, merged), dearest first."""
+    rows = rollup.finish_quality(rollup.read(store, "spend_by", params, _G_KEYS, rollup.add(_SPEND_SUMS)))
+    return sorted(rows, key=lambda r: (-r["cost_usd"], -r["spans"], *(r[k] for k in _G_KEYS)))
+
+
 def spend(store: Store, q: Mapping[str, str], tenant: str) -> dict[str, Any]:
     by = parse_list("by", q.get("by") or "role", DIMENSIONS)
-    rows = [_group_row(r, by) for r in store.query("spend_by", {**scope(q, tenant), "by": by})]
+    rows = [_group_row(r, by) for r in spend_by(store, {**scope(q, tenant), "by": by})]
     return {"by": by, "rows": [jsonable(r) for r in rows], "total": jsonable(total_of(rows))}
 
 
@@ -156,9 +169,10 @@ def spend_timeseries(store: Store, q: Mapping[str, str], tenant: str) -> dict[st
         raise BadParameter(f"split must be one of {', '.join(DIMENSIONS)} or empty")
     params = {**scope(q, tenant), "bucket": parse_choice("bucket", q.get("bucket"), BUCKETS, "hour"),
               "split": split, "tz": timezone_name(q.get("tz"))}
-    rows = store.query("spend_timeseries", params)
-    for r in rows:
-        r["quality_mean"] = None if r["quality_n"] == 0 else float(r["quality_mean"])
+    aligned = rollup.hour_aligned(params["tz"], (params["since"], params["until"]))
+    rows = rollup.finish_quality(rollup.read(store, "spend_timeseries", params, ("bucket", "series"),
+                                             rollup.add(_SERIES_SUMS), use_rollup=aligned))
+    rows.sort(key=lambda r: (r["bucket"], r["series"]))
     return {"bucket": params["bucket"], "split": split, "rows": [jsonable(r) for r in rows]}
 
 
@@ -180,13 +194,26 @@ def trace(store: Store, q: Mapping[str, str], tenant: str, trace_id: str) -> dic
 
 
 def filters(store: Store, q: Mapping[str, str], tenant: str) -> dict[str, Any]:
-    rows = store.query("filter_values", scope(q, tenant))
+    rows = rollup.read(store, "filter_values", scope(q, tenant), (), _union_filters)
     row = rows[0] if rows else {}
     out = jsonable(row)
     out["spans"] = int(row.get("spans", 0))
     if not out["spans"]:
         out["first_span"] = out["last_span"] = None
     return out
+
+
+def _union_filters(into: dict[str, Any], row: dict[str, Any]) -> None:
+    if not row["spans"]:
+        return
+    if not into["spans"]:
+        into.update(row)
+        return
+    for key in ("roles", "teams", "services", "environments", "tiers", "models"):
+        into[key] = sorted(set(into[key]) | set(row[key]))
+    into["spans"] += row["spans"]
+    into["first_span"] = min(into["first_span"], row["first_span"])
+    into["last_span"] = max(into["last_span"], row["last_span"])
 
 
 def month(store: Store, q: Mapping[str, str], tenant: str) -> dict[str, Any]:

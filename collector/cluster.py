@@ -26,7 +26,10 @@ _CREATE_TABLE = re.compile(r"^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name
 _CREATE_VIEW = re.compile(r"^CREATE\s+(?P<head>(?:OR\s+REPLACE\s+)?VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>\w+)"
                           r"\s+(?P<rest>AS\s.*)$", re.IGNORECASE | re.DOTALL)
 _ENGINE = re.compile(r"ENGINE\s*=\s*(?P<engine>\w*MergeTree)\s*(?:\((?P<args>[^()]*)\))?", re.IGNORECASE)
-_ORDER_BY = re.compile(r"ORDER\s+BY\s+(?:\((?P<tuple>[^()]*)\)|(?P<one>\w+))", re.IGNORECASE)
+_ORDER_BY = re.compile(r"ORDER\s+BY\s+", re.IGNORECASE)
+# Data moves of a single-node upgrade (0004 re-keys an existing llm_spans and backfills rollup
+# marks): a new cluster is created from the final schema of 0001 and has no data to move.
+_SINGLE_NODE = re.compile(r"^(?:DROP|ALTER|EXCHANGE|INSERT)\b|\bllm_spans_v4\b", re.IGNORECASE)
 MIGRATIONS_TABLE = "schema_migrations"
 
 
@@ -59,11 +62,35 @@ def _engine_at_top_level(text: str) -> re.Match[str]:
     raise ClusterSchemaError("no *MergeTree ENGINE clause after the column list")
 
 
-def _sharding_key(rest: str) -> str:
+def _sort_columns(rest: str) -> list[str]:
+    """The plain column names of the ORDER BY tuple (expressions such as toStartOfHour(t) skipped)."""
     order = _ORDER_BY.search(rest)
     if not order:
         raise ClusterSchemaError("a table without ORDER BY cannot be sharded")
-    columns = [c.strip() for c in (order.group("tuple") or order.group("one")).split(",") if c.strip()]
+    text = rest[order.end():].lstrip()
+    if not text.startswith("("):
+        return [text.split()[0]] if text else []
+    depth, item, items = 0, "", []
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0:
+            break
+        if ch == "," and depth == 1:
+            items.append(item)
+            item = ""
+        elif depth > 1 or ch != "(":
+            item += ch
+    items.append(item)
+    return [i.strip() for i in items if _IDENTIFIER.match(i.strip())]
+
+
+def _sharding_key(rest: str) -> str:
+    """The first two plain sort columns: (tenant, trace_id) for spans, so every version of a span
+    (and every span of a trace) is on one shard; (tenant, hour) for the rollup tables."""
+    columns = _sort_columns(rest)
+    if not columns:
+        raise ClusterSchemaError("a table whose ORDER BY has no plain column cannot be sharded")
     return f"cityHash64({', '.join(columns[:2])})"
 
 
@@ -98,6 +125,8 @@ def cluster_plan(cluster: str, database: str = "default") -> Iterator[tuple[int,
                 tables.add(match.group("name"))
             elif match := _CREATE_VIEW.match(statement):
                 out.append(_view(match.group("head"), match.group("name"), match.group("rest"), tables, c, db))
+            elif _SINGLE_NODE.search(statement):
+                continue
             else:
                 raise ClusterSchemaError(f"migration {name}: cannot rewrite for a cluster: {statement[:80]!r}")
         yield version, name, out

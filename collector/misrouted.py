@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tierscope.collector import rollup
 from tierscope.collector.policy_file import TIER_ORDER, PolicyFileError, RoutingPolicy, load_policy, tier_rank
 from tierscope.collector.pricing import Pricer, PricesFileError, load_overrides
 from tierscope.collector.store import Store
@@ -112,7 +113,7 @@ def misrouted_report(store: Store, tenant: str, q: Mapping[str, Any], policy: Ro
 
     params = scope(q, tenant)
     wanted = set(params["roles"])
-    groups = store.query("misrouted_groups", {**params, "roles": []})
+    groups = _groups(store, {**params, "roles": []})
     catalog: dict[str, list[Target]] = {}
     for g in groups:
         if tier_rank(g["tier"]) >= 0 and g["spans"] > g["unpriced_spans"]:
@@ -182,6 +183,14 @@ def _evidence_row(c: Calls, policy: RoutingPolicy, pricer: Pricer, evidence: lis
     reason = (f"{c.role} on {e['tier']} ({e['model']}) scores {e['quality_low']:.3f}-{e['quality_high']:.3f} "
               f"(n={e['quality_n']}, {confidence:.0%} interval), lower bound at or above the floor {e['quality_floor']}")
     return _row("evidence", c, found, e, reason, q, e["tier"])
+
+
+def _groups(store: Store, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Calls, spend and quality per (role, tier, model, provider), from the rollup where current."""
+    keys = ("role", "tier", "model", "provider")
+    rows = rollup.read(store, "misrouted_groups", params, keys,
+                       rollup.add(("spans", "cost_usd", "unpriced_spans", "quality_n", "quality_sum")))
+    return sorted(rollup.finish_quality(rows), key=lambda r: tuple(r[k] for k in keys))
 
 
 def _calls(store: Store, params: Mapping[str, Any]) -> list[Calls]:

@@ -39,12 +39,12 @@ def previous_month(month: str) -> str:
 
 
 def _grouped(store: Store, tenant: str, month: str, by: list[str], tz: str, q: Mapping[str, str]) -> list[dict]:
-    from tierscope.collector.api import _group_row, scope
+    from tierscope.collector.api import _group_row, scope, spend_by
 
     since, until = month_bounds(month, tz)
     params = {**scope({k: v for k, v in q.items() if k not in ("since", "until")}, tenant),
               "since": since, "until": until, "by": by}
-    return [_group_row(r, by) for r in store.query("spend_by", params)]
+    return [_group_row(r, by) for r in spend_by(store, params)]
 
 
 def month_close(store: Store, tenant: str, month: str, by: list[str], tz: str,

@@ -16,6 +16,8 @@ from tierscope.collector.alerts_runner import AlertRunner
 from tierscope.collector.auth import DEFAULT_TENANT, Auth, check_bind, parse_tokens
 from tierscope.collector.normalize import Normalized, normalize
 from tierscope.collector.pricing import Pricer, load_overrides
+from tierscope.collector.reconnect import ReconnectingStore, open_store
+from tierscope.collector.rollup import RollupRefresher
 from tierscope.collector.rows import quality_table, spans_table
 from tierscope.collector.spool import Spool
 from tierscope.collector.store import Store
@@ -67,12 +69,15 @@ def _price_band(model: str, provider: str) -> str | None:
 
 
 class Collector:
-    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store | ReconnectingStore | None = None) -> None:
         self.settings = settings
         self.auth = Auth(parse_tokens(settings.tokens, settings.tokens_file))
         check_bind(settings.host, self.auth)
-        self.store = store or Store(settings.store)
-        self.store.migrate()
+        if store is None:
+            store = open_store(settings.store)  # migrated, or a server store that migrates once it answers
+        elif isinstance(store, Store):
+            store.migrate()
+        self.store = store
         self.pricer = Pricer(load_overrides(settings.prices_file))
         self.resolve_tier = TierResolver(settings.tier_map())
         self.spool = Spool(settings.spool_path(), max_bytes=settings.spool_max_mb * 1024 * 1024)
@@ -80,6 +85,7 @@ class Collector:
                              linger=settings.linger_ms / 1000, spool=self.spool)
         self.counters = Counters()
         self.alerts = AlertRunner(self.store, interval=settings.alert_interval_s) if settings.alert_interval_s else None
+        self.rollup = RollupRefresher(self.store, interval=settings.rollup_interval_s) if settings.rollup_interval_s else None
         self.ready = False
 
     def reload_prices(self) -> None:
@@ -90,12 +96,16 @@ class Collector:
         self.writer.start()
         if self.alerts:
             self.alerts.start()
+        if self.rollup:
+            self.rollup.start()
         self.ready = True
 
     def stop(self) -> None:
         self.ready = False
         if self.alerts:
             self.alerts.stop()
+        if self.rollup:
+            self.rollup.stop()
         self.writer.stop()
 
     def prepare(self, request: ExportTraceServiceRequest, tenant: str) -> tuple[Normalized, object]:

@@ -7,7 +7,9 @@ collector's read API.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import re
 import threading
 from collections.abc import Mapping
@@ -19,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import clickhouse_connect
 import pyarrow as pa
+import pyarrow.compute as pc
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,26 @@ READ_SETTINGS = {"query_plan_join_swap_table": "false", "do_not_merge_across_par
 INSERT_SETTINGS = {"optimize_on_insert": 0}
 
 
+def _lock_holder(path: Path) -> str | None:
+    """`PID 1234` when another process holds the embedded store (the engine flock()s PATH/status
+    and writes its PID there while it runs), else None. Asked only after opening failed, since the
+    engine's own error says just "Error initializing EmbeddedServer"."""
+    try:
+        fd = os.open(path / "status", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            found = re.search(r"PID: (\d+)", os.read(fd, 512).decode(errors="replace"))
+            return f"PID {found.group(1)}" if found else "unknown PID"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 class Store:
     """A migrated ClickHouse database with typed insert and named-query helpers.
 
@@ -119,9 +142,10 @@ class Store:
             )
         except Exception as exc:  # clickhouse-connect and chdb raise many types
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if "lock" in text.lower():
+            holder = _lock_holder(Path(u.path)) if u.kind == "chdb" else None
+            if holder or "lock" in text.lower():
                 raise StoreError(
-                    f"store {u.path} is locked by another process (a running collector?): "
+                    f"store {u.path} is locked by another process ({holder or 'a running collector?'}): "
                     "read it through that collector's API instead (--api URL)"
                 ) from exc
             raise StoreError(f"cannot open store {self.describe()}: {text}") from exc
@@ -155,10 +179,32 @@ class Store:
 
     # --- writes -----------------------------------------------------------------------------------
     def insert(self, table: str, rows: pa.Table) -> None:
+        """Insert Arrow rows; spans and late quality also stamp the hours they change (after the
+        insert, so a refresh that starts later is sure to see the rows: see sql/migrations/0004)."""
         if rows.num_rows == 0:
             return
         with self._lock:
             self.client.insert_arrow(table, rows, settings=INSERT_SETTINGS)
+            if table == "llm_spans":
+                self.mark_hours(rows)
+            elif table == "quality_events":
+                self.execute("rollup_mark_traces", {"tenants": pc.unique(rows["tenant"]).to_pylist(),
+                                                    "traces": pc.unique(rows["trace_id"]).to_pylist()})
+
+    def mark_hours(self, spans: pa.Table) -> None:
+        """Stamp the (tenant, hour) pairs of `spans` as changed."""
+        hours = pa.table({"tenant": spans["tenant"],
+                          "hour": pc.floor_temporal(spans["start_time"], unit="hour")}).group_by(["tenant", "hour"])
+        pairs = hours.aggregate([])
+        with self._lock:
+            self.execute("rollup_mark_hours", {"tenants": pairs["tenant"].to_pylist(),
+                                               "hours": pairs["hour"].to_pylist()})
+
+    def execute(self, name: str, parameters: Mapping[str, Any]) -> Any:
+        """Run the named statement `sql/queries/<name>.sql` (an INSERT ... SELECT) with bound parameters."""
+        with self._lock:
+            return self.client.command(read_sql("queries", name), parameters=dict(parameters),
+                                       settings=READ_SETTINGS)
 
     # --- reads ------------------------------------------------------------------------------------
     def query(self, name: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -1,6 +1,8 @@
--- One row per LLM span. Keyed by (tenant, trace_id, span_id): an OTLP client that retries a batch
--- writes the same key again and ReplacingMergeTree keeps one row (the newest ingested_at), so every
--- query reads through FINAL (the v_spans view) and never double-counts a dollar.
+-- One row per LLM span. Keyed by (tenant, hour, trace_id, span_id): an OTLP client that retries a
+-- batch writes the same key again (a span keeps its start time) and ReplacingMergeTree keeps one row
+-- (the newest ingested_at), so every query reads through FINAL (the v_spans view) and never
+-- double-counts a dollar. The hour first keeps a read of a few hours to those hours' granules; the
+-- bloom filter keeps a trace lookup cheap. (Stores created before migration 0004 are re-keyed by it.)
 CREATE TABLE IF NOT EXISTS llm_spans
 (
     tenant                LowCardinality(String),
@@ -41,11 +43,12 @@ CREATE TABLE IF NOT EXISTS llm_spans
     router_explored       Bool,
     escalated_from        LowCardinality(String),
     attributes            Map(LowCardinality(String), String),
-    ingested_at           DateTime64(6, 'UTC')
+    ingested_at           DateTime64(6, 'UTC'),
+    INDEX trace_bloom trace_id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree(ingested_at)
 PARTITION BY toYYYYMM(start_time)
-ORDER BY (tenant, trace_id, span_id);
+ORDER BY (tenant, toStartOfHour(start_time), trace_id, span_id);
 
 -- Quality that arrives on its own (user feedback an hour later, an offline judge), keyed by the
 -- graded span. It may arrive before or after that span; queries join the latest event per span.

@@ -9,6 +9,7 @@ SELECT
     ifNull(sum(cost_usd), toDecimal128(0, 18)) AS cost_usd,
     countIf(NOT priced) AS unpriced_spans,
     count(quality) AS quality_n,
+    ifNull(sum(quality), 0) AS quality_sum,
     avg(quality) AS quality_mean
 FROM v_spans(
     tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},

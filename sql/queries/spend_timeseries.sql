@@ -13,6 +13,7 @@ SELECT
     sum(output_tokens) AS output_tokens,
     ifNull(sum(cost_usd), toDecimal128(0, 18)) AS cost_usd,
     countIf(NOT priced) AS unpriced_spans,
+    ifNull(sum(quality), 0) AS quality_sum,
     avg(quality) AS quality_mean,
     count(quality) AS quality_n
 FROM v_spans(

@@ -1,0 +1,188 @@
+"""Hourly rollup: aggregate reads from `spend_hourly` where it is current, from v_spans elsewhere.
+
+A read of [since, until) is split into
+  * the whole UTC hours inside it that are clean (refreshed after their last change): summed from
+    the rollup, milliseconds however many spans they hold;
+  * everything else, i.e. the ragged edges of the range and the hours changed since their last
+    refresh (the open hour under live ingest, an hour a late quality event touched): read from
+    v_spans, one query per contiguous run, as before.
+The parts are disjoint and cover the range, and every column is additive (money as Decimal), so the
+merged answer equals a single v_spans query over the whole range, to the last decimal.
+
+`RollupRefresher` (a thread in the collector) recomputes changed hours every few seconds; reads are
+exact whether it has caught up or not, only slower while it has not.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tierscope.collector.store import Store
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+REFRESH_CHUNK_HOURS = 24  # hours recomputed per statement, so ingest waits at most one chunk
+
+
+def floor_hour(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(t: datetime) -> datetime:
+    f = floor_hour(t)
+    return f if f == t else f + HOUR
+
+
+def hour_aligned(tz: str, when: Iterable[datetime] = ()) -> bool:
+    """True when `tz` is a whole number of hours from UTC (now, in January and July, and at `when`),
+    so its hour/day/week/month buckets are unions of UTC hours."""
+    zone = ZoneInfo(tz)
+    year = datetime.now(UTC).year
+    probes = [datetime(year, 1, 15, tzinfo=UTC), datetime(year, 7, 15, tzinfo=UTC), *when]
+    return all((p.astimezone(zone).utcoffset() or timedelta(0)).total_seconds() % 3600 == 0 for p in probes)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """[h0, h1) minus `dirty` comes from the rollup; each range in `raw` from v_spans."""
+
+    h0: datetime | None
+    h1: datetime | None
+    dirty: tuple[datetime, ...] = ()
+    raw: tuple[tuple[datetime, datetime], ...] = field(default=())
+
+
+def plan(since: datetime, until: datetime, dirty: Iterable[datetime], use_rollup: bool = True) -> Plan:
+    """Split [since, until) into rollup hours and raw ranges (pure; see the module docstring)."""
+    h0, h1 = ceil_hour(since), floor_hour(until)
+    if not use_rollup or h0 >= h1:
+        return Plan(None, None, (), ((since, until),))
+    dirty = tuple(sorted(h for h in set(dirty) if h0 <= h < h1))
+    pieces = [(since, h0)] + [(h, h + HOUR) for h in dirty] + [(h1, until)]
+    raw: list[tuple[datetime, datetime]] = []
+    for a, b in pieces:
+        if a >= b:
+            continue
+        if raw and raw[-1][1] == a:
+            raw[-1] = (raw[-1][0], b)
+        else:
+            raw.append((a, b))
+    return Plan(h0, h1, dirty, tuple(raw))
+
+
+def dirty_hours(store: Store, tenant: str, h0: datetime, h1: datetime) -> list[datetime]:
+    rows = store.query("rollup_dirty", {"tenant": tenant, "h0": h0, "h1": h1})
+    return [r["hour"].replace(tzinfo=UTC) if r["hour"].tzinfo is None else r["hour"] for r in rows]
+
+
+def read(store: Store, name: str, params: Mapping[str, Any], keys: tuple[str, ...],
+         combine: Callable[[dict[str, Any], dict[str, Any]], None], use_rollup: bool = True) -> list[dict[str, Any]]:
+    """Rows of the named aggregate `name` over params' [since, until): the `<name>_rollup` twin for
+    clean hours plus `name` over each raw range, merged by `keys` with `combine(into, row)`."""
+    since, until = params["since"], params["until"]
+    p = plan(since, until, (), use_rollup)
+    if p.h0 is not None:
+        p = plan(since, until, dirty_hours(store, params["tenant"], p.h0, p.h1))
+    parts: list[list[dict[str, Any]]] = []
+    if p.h0 is not None:
+        parts.append(store.query(f"{name}_rollup", {**params, "h0": p.h0, "h1": p.h1, "dirty": list(p.dirty)}))
+    for a, b in p.raw:
+        parts.append(store.query(name, {**params, "since": a, "until": b}))
+    merged: dict[tuple, dict[str, Any]] = {}
+    for rows in parts:
+        for row in rows:
+            key = tuple(row[k] for k in keys)
+            if key in merged:
+                combine(merged[key], row)
+            else:
+                merged[key] = dict(row)
+    return list(merged.values())
+
+
+def add(columns: tuple[str, ...]) -> Callable[[dict[str, Any], dict[str, Any]], None]:
+    """A combine that sums `columns` (ints, Decimals, floats)."""
+    def combine(into: dict[str, Any], row: dict[str, Any]) -> None:
+        for c in columns:
+            into[c] = into[c] + row[c]
+    return combine
+
+
+def finish_quality(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """quality_mean from the merged quality_sum / quality_n (None without samples)."""
+    for r in rows:
+        n = int(r["quality_n"])
+        r["quality_mean"] = float(r["quality_sum"]) / n if n else None
+        r.pop("quality_sum", None)
+    return rows
+
+
+# --- the refresher --------------------------------------------------------------------------------
+def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: float | None = None) -> int:
+    """Recompute every changed hour; returns how many hours were recomputed. Idempotent."""
+    version = int(store.query("rollup_now", {})[0]["now_ns"])  # before reading anything
+    pending: dict[str, list[datetime]] = {}
+    for r in store.query("rollup_pending", {}):
+        hour = r["hour"] if r["hour"].tzinfo else r["hour"].replace(tzinfo=UTC)
+        pending.setdefault(r["tenant"], []).append(hour)
+    done, started = 0, time.monotonic()
+    for tenant, hours in pending.items():
+        for run in _runs(hours, chunk_hours):
+            store.execute("rollup_fill", {"tenant": tenant, "since": run[0], "until": run[-1] + HOUR,
+                                          "version": version})
+            store.execute("rollup_stamp", {"tenant": tenant, "hours": run, "version": version})
+            done += len(run)
+            if budget_s is not None and time.monotonic() - started > budget_s:
+                return done
+    return done
+
+
+def _runs(hours: list[datetime], limit: int) -> list[list[datetime]]:
+    """Consecutive hours grouped into runs of at most `limit`."""
+    runs: list[list[datetime]] = []
+    for h in sorted(hours):
+        if runs and runs[-1][-1] + HOUR == h and len(runs[-1]) < limit:
+            runs[-1].append(h)
+        else:
+            runs.append([h])
+    return runs
+
+
+class RollupRefresher:
+    """Keeps the rollup current: recomputes changed hours every `interval` seconds, in a thread."""
+
+    def __init__(self, store: Store, interval: float = 5.0) -> None:
+        self.store = store
+        self.interval = interval
+        self.hours_refreshed = 0
+        self.last_error = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tierscope-rollup", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                n = refresh(self.store, budget_s=self.interval)
+                self.hours_refreshed += n
+                self.last_error = ""
+                if n > 24:
+                    log.info("rollup: recomputed %d hours", n)
+            except Exception as exc:  # a store outage: reads fall back to v_spans, retry next tick
+                self.last_error = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                log.warning("rollup refresh failed: %s", self.last_error)
+            self._stop.wait(self.interval)

@@ -1,0 +1,26 @@
+-- Recompute the rollup rows of {tenant}'s hours in [{since}, {until}) from v_spans (deduplicated,
+-- late quality applied), stamped {version}; rollup_hours is stamped after, by the refresher.
+INSERT INTO spend_hourly
+SELECT
+    tenant,
+    toStartOfHour(start_time) AS hour,
+    role, tier, model, provider, team, feature, service, environment,
+    count() AS spans,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cache_read_tokens) AS cache_read_tokens,
+    sum(cache_write_tokens) AS cache_write_tokens,
+    sum(reasoning_tokens) AS reasoning_tokens,
+    ifNull(sum(cost_usd), toDecimal128(0, 18)) AS cost_usd,
+    countIf(NOT priced) AS unpriced_spans,
+    sumIf(input_tokens + output_tokens, NOT priced) AS unpriced_tokens,
+    sum(ifNull(quality, 0)) AS quality_sum,
+    count(quality) AS quality_n,
+    min(start_time) AS first_span,
+    max(start_time) AS last_span,
+    {version:UInt64} AS version
+FROM v_spans(
+    tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
+    roles = [], teams = [], services = [], environments = [])
+GROUP BY tenant, hour, role, tier, model, provider, team, feature, service, environment
+SETTINGS prefer_column_name_to_alias = 1

@@ -1,0 +1,31 @@
+-- spend_timeseries over the hourly rollup (clean hours of [{h0}, {h1}) not in {dirty}). Only valid
+-- when {tz} is a whole number of hours from UTC, so every bucket is a union of UTC hours.
+SELECT
+    multiIf({bucket:String} = 'hour', toStartOfHour(hour, {tz:String}),
+            {bucket:String} = 'day', toDateTime(toStartOfDay(hour, {tz:String}), {tz:String}),
+            {bucket:String} = 'week', toDateTime(toMonday(hour, {tz:String}), {tz:String}),
+            toDateTime(toStartOfMonth(hour, {tz:String}), {tz:String})) AS bucket,
+    multiIf({split:String} = 'role', role, {split:String} = 'tier', tier, {split:String} = 'model', model,
+            {split:String} = 'team', team, {split:String} = 'provider', provider,
+            {split:String} = 'service', service, '') AS series,
+    sum(spans) AS spans,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cost_usd) AS cost_usd,
+    sum(unpriced_spans) AS unpriced_spans,
+    sum(quality_sum) AS quality_sum,
+    sum(quality_n) AS quality_n
+FROM spend_hourly
+WHERE tenant = {tenant:String}
+  AND hour >= {h0:DateTime('UTC')} AND hour < {h1:DateTime('UTC')}
+  AND NOT has({dirty:Array(DateTime('UTC'))}, hour)
+  AND (hour, version) GLOBAL IN (
+      SELECT hour, max(computed_at) FROM rollup_hours
+      WHERE tenant = {tenant:String} AND hour >= {h0:DateTime('UTC')} AND hour < {h1:DateTime('UTC')}
+      GROUP BY hour)
+  AND (empty({roles:Array(String)}) OR has({roles:Array(String)}, role))
+  AND (empty({teams:Array(String)}) OR has({teams:Array(String)}, team))
+  AND (empty({services:Array(String)}) OR has({services:Array(String)}, service))
+  AND (empty({environments:Array(String)}) OR has({environments:Array(String)}, environment))
+GROUP BY bucket, series
+SETTINGS prefer_column_name_to_alias = 1

@@ -1,0 +1,191 @@
+"""The hourly rollup: reads from it equal reads straight from v_spans, to the last decimal, whatever
+state it is in (never refreshed, current, stale after late quality or a retried batch), and it is
+actually what the read API reads (a planted row shows up).
+
+A real collector (chdb, refresher off so each test drives `refresh` itself) receives spans from the
+OpenTelemetry SDK over OTLP/HTTP, including ragged range edges and a non-whole-hour time zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from support import running_collector
+from test_month_close import MODELS, ROLES, TEAMS, export, ns
+
+from tierscope.collector import api, rollup
+from tierscope.collector.misrouted import _groups
+from tierscope.collector.store import Store
+
+T = datetime(2026, 11, 10, tzinfo=UTC)
+
+
+def test_plan_splits_a_range_into_clean_rollup_hours_and_raw_runs():
+    since, until = T + timedelta(minutes=17), T + timedelta(hours=6, minutes=5)
+    dirty = [T + timedelta(hours=2), T + timedelta(hours=3), T + timedelta(hours=5), T + timedelta(hours=9)]
+    p = rollup.plan(since, until, dirty)
+    assert (p.h0, p.h1) == (T + timedelta(hours=1), T + timedelta(hours=6))
+    assert p.dirty == (T + timedelta(hours=2), T + timedelta(hours=3), T + timedelta(hours=5))  # 9h is outside
+    assert p.raw == ((since, T + timedelta(hours=1)), (T + timedelta(hours=2), T + timedelta(hours=4)),
+                     (T + timedelta(hours=5), until))  # the dirty 5h joins the ragged end
+    assert rollup.plan(T, T + timedelta(hours=3), []).raw == ()
+    assert rollup.plan(since, since + timedelta(minutes=50), []).raw == ((since, since + timedelta(minutes=50)),)
+    assert rollup.plan(T, T + timedelta(hours=3), [], use_rollup=False).raw == ((T, T + timedelta(hours=3)),)
+
+
+def test_whole_hour_time_zones_are_aligned_and_half_hour_ones_are_not():
+    assert rollup.hour_aligned("UTC") and rollup.hour_aligned("Europe/Paris")
+    assert rollup.hour_aligned("America/Los_Angeles", [T])
+    assert not rollup.hour_aligned("Asia/Kolkata") and not rollup.hour_aligned("Asia/Kathmandu")
+
+
+def test_a_store_keyed_the_old_way_is_re_keyed_with_its_rows(tmp_path):
+    """A store created before migration 0004 (keyed by trace) keeps every row, gets the hour-first
+    key, and all its hours start dirty."""
+    from tierscope.collector.store import migrations, split_statements
+
+    store = Store(f"chdb:{tmp_path / 'old'}")
+    store.migrate()  # fresh: final schema; rebuild llm_spans the pre-0004 way
+    store.command("DROP TABLE llm_spans")
+    old_ddl = next(text for version, _, text in migrations() if version == 1).replace(
+        "ORDER BY (tenant, toStartOfHour(start_time), trace_id, span_id)", "ORDER BY (tenant, trace_id, span_id)")
+    store.command(split_statements(old_ddl)[0])
+    store.command("INSERT INTO llm_spans (tenant, trace_id, span_id, start_time, model, cost_usd, priced) "
+                  "SELECT 'default', hex(number), 'a', toDateTime64('2026-11-01 00:00:00', 9, 'UTC') + number * 600, "
+                  "'gpt-4o', toDecimal128(number, 18) / 1000, true FROM numbers(30)")
+    store.command("TRUNCATE TABLE rollup_marks")
+    store.command("DELETE FROM schema_migrations WHERE version = 4")
+    assert store.migrate() == ["0004_hourly_rollup"]
+    key = store.rows("SELECT sorting_key FROM system.tables WHERE name = 'llm_spans' AND database = currentDatabase()")
+    assert key == [("tenant, toStartOfHour(start_time), trace_id, span_id",)]
+    assert store.rows("SELECT count(), sum(cost_usd) FROM llm_spans") == [(30, Decimal("0.435"))]
+    assert rollup.refresh(store) == 5  # 30 spans, 10 minutes apart: 5 hours
+    total = api.spend(store, {"by": "model"}, "default")["total"]
+    assert (total["spans"], total["cost_usd"]) == (30, "0.435")
+    store.close()
+
+
+def spans(seed: int, n: int, low: str, high: str) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        model, provider = MODELS[rng.integers(len(MODELS))]
+        out.append({"start": int(rng.integers(ns(low), ns(high))), "model": model, "provider": provider,
+                    "role": ROLES[rng.integers(len(ROLES))], "team": TEAMS[rng.integers(len(TEAMS))],
+                    "input": int(rng.integers(1, 50_000)), "output": int(rng.integers(1, 5_000))})
+    return out
+
+
+@pytest.fixture(scope="module")
+def collector(tmp_path_factory) -> Iterator:
+    with running_collector(tmp_path_factory.mktemp("rollup") / "store", rollup_interval_s=0,
+                           alert_interval_s=0) as running:
+        export(running.url, spans(7, 800, "2026-11-09T00:00:00Z", "2026-11-12T00:00:00Z"))
+        yield running
+
+
+SCOPES = [
+    {"since": "2026-11-09T03:17:00Z", "until": "2026-11-11T20:42:30Z"},  # ragged both ends
+    {"since": "2026-11-09T00:00:00Z", "until": "2026-11-12T00:00:00Z"},  # whole hours only
+    {},  # everything
+    {"since": "2026-11-10T05:10:00Z", "until": "2026-11-10T05:50:00Z"},  # inside one hour
+    {"since": "2026-11-09T00:00:00Z", "role": ["planner", "critic"], "team": ["core"]},
+]
+
+
+def snapshot(store: Store, use_rollup: bool) -> list:
+    """Every aggregate the dashboard reads, over every scope, with or without the rollup."""
+    original = rollup.read
+
+    def forced(*args, **kwargs):
+        kwargs["use_rollup"] = use_rollup and kwargs.get("use_rollup", True)
+        return original(*args, **kwargs)
+
+    rollup.read = forced
+    try:
+        out = []
+        for q in SCOPES:
+            out.append(api.spend(store, {**q, "by": "role,tier,model,team"}, "default"))
+            out.append(api.filters(store, q, "default"))
+            for tz in ("UTC", "Europe/Paris", "Asia/Kolkata"):
+                for bucket in ("hour", "day"):
+                    out.append(api.spend_timeseries(store, {**q, "bucket": bucket, "split": "model", "tz": tz},
+                                                    "default"))
+            out.append(_groups(store, api.scope(q, "default")))
+        return out
+    finally:
+        rollup.read = original
+
+
+def _approx_quality(value):
+    """Quality means summed in a different order may differ in the last bits of a float."""
+    if isinstance(value, dict):
+        return {k: (pytest.approx(v, rel=1e-12) if k == "quality_mean" and v is not None else _approx_quality(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_approx_quality(v) for v in value]
+    return value
+
+
+def test_reads_equal_v_spans_before_and_after_refresh_and_after_late_changes(collector):
+    store = collector.collector.store
+    raw = snapshot(store, use_rollup=False)
+    assert raw[0]["total"]["spans"] > 100 and Decimal(raw[0]["total"]["cost_usd"]) > 0
+
+    assert snapshot(store, use_rollup=True) == _approx_quality(raw)  # never refreshed: all dirty, all raw
+    hours = rollup.refresh(store)
+    assert hours == 72  # three days of hourly spans
+    assert rollup.dirty_hours(store, "default", T - timedelta(days=3), T + timedelta(days=3)) == []
+    assert snapshot(store, use_rollup=True) == _approx_quality(raw)  # now from the rollup
+
+    # A retried batch (the same spans again) changes nothing; new spans and late quality on an
+    # already-refreshed hour show at once (the hour is dirty, read raw) and after the next refresh.
+    retried = store.client.query_arrow("SELECT * FROM llm_spans FINAL ORDER BY span_id LIMIT 50")
+    store.insert("llm_spans", retried)  # what a retried OTLP batch becomes: the same keys again
+    assert rollup.dirty_hours(store, "default", T - timedelta(days=3), T + timedelta(days=3))
+    assert snapshot(store, use_rollup=True) == _approx_quality(raw)
+    rollup.refresh(store)
+    assert snapshot(store, use_rollup=True) == _approx_quality(raw)
+    export(collector.url, spans(8, 30, "2026-11-10T00:00:00Z", "2026-11-10T06:00:00Z"))
+    first = store.rows("SELECT trace_id, span_id, start_time FROM llm_spans ORDER BY start_time LIMIT 1")[0]
+    store.insert("quality_events", _quality_event(first[0], first[1], 0.125))
+    changed = snapshot(store, use_rollup=False)
+    assert changed != raw
+    assert snapshot(store, use_rollup=True) == _approx_quality(changed)
+    assert rollup.refresh(store) == 7  # 6 hours of new spans + the graded span's hour
+    assert snapshot(store, use_rollup=True) == _approx_quality(changed)
+
+
+def _quality_event(trace_id: str, span_id: str, score: float):
+    import pyarrow as pa
+
+    now = datetime.now(UTC)
+    return pa.table({"tenant": ["default"], "trace_id": [trace_id], "span_id": [span_id], "event_id": ["late-1"],
+                     "event_time": pa.array([now], pa.timestamp("ns", tz="UTC")), "score": [score],
+                     "source": ["user_feedback"], "ingested_at": pa.array([now], pa.timestamp("us", tz="UTC"))})
+
+
+def test_the_api_reads_the_rollup_for_clean_hours(collector):
+    """Plant a row in the rollup under an hour's current version: the API's total moves by exactly it."""
+    store = collector.collector.store
+    rollup.refresh(store)
+    q = {"since": "2026-11-09T00:00:00Z", "until": "2026-11-12T00:00:00Z"}
+    before = api.spend(store, {**q, "by": "role"}, "default")["total"]
+    hour = datetime(2026, 11, 10, 4, tzinfo=UTC)
+    version = store.rows("SELECT max(computed_at) FROM rollup_hours WHERE hour = {h:DateTime('UTC')}", {"h": hour})[0][0]
+    store.command(
+        "INSERT INTO spend_hourly (tenant, hour, role, spans, cost_usd, version) "
+        "VALUES ('default', {h:DateTime('UTC')}, 'planted', 3, 1.25, {v:UInt64})", {"h": hour, "v": version})
+    try:
+        after = api.spend(store, {**q, "by": "role"}, "default")
+        assert after["total"]["spans"] == before["spans"] + 3
+        assert Decimal(after["total"]["cost_usd"]) == Decimal(before["cost_usd"]) + Decimal("1.25")
+        assert any(r["role"] == "planted" for r in after["rows"])
+    finally:  # recomputing the hour drops the planted row (the new version supersedes it)
+        store.execute("rollup_mark_hours", {"tenants": ["default"], "hours": [hour]})
+        rollup.refresh(store)
+    assert api.spend(store, {**q, "by": "role"}, "default")["total"] == before
