@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tierscope.collector.api import BadParameter, parse_int, scope
+from tierscope.collector.api import BadParameter, parse_int, scope, spend_by
 from tierscope.collector.policy_file import PolicyFileError, load_policy
 from tierscope.collector.recommender_stats import ArmStats, recommend_policy
 from tierscope.collector.store import Store
@@ -40,7 +40,7 @@ def _firing(store: Store, tenant: str) -> tuple[set[tuple[str, str]], dict[str, 
 
 
 def arm_stats(store: Store, q: Mapping[str, Any], tenant: str) -> list[ArmStats]:
-    rows = store.query("spend_by", {**scope(q, tenant), "by": ["role", "model", "tier"]})
+    rows = spend_by(store, {**scope(q, tenant), "by": ["role", "model", "tier"]})  # hourly rollup where current
     rows = [r for r in rows if r["g_role"] and r["g_model"] and r["unpriced_spans"] < r["spans"]]
     per_role: dict[str, int] = {}
     for r in rows:
