@@ -162,6 +162,7 @@ def section_peer(report: Report, bodies: list[bytes], spans: int, clients: int) 
 
 
 def section_query(report: Report, spans: int, store_path: str | None, budget_s: float) -> None:
+    import pages
     import query
     import rollup
     from collector_process import CollectorProcess
@@ -176,11 +177,17 @@ def section_query(report: Report, spans: int, store_path: str | None, budget_s: 
     with CollectorProcess(store=store_path, env={"TIERSCOPE_ALERT_INTERVAL_S": "0",
                                                  "TIERSCOPE_ROLLUP_INTERVAL_S": "0"}) as collector:
         timings = query.time_endpoints(collector, built.trace_id, budget_s=budget_s)
+        page_timings = pages.time_pages(collector.url) if Path(pages.CHROMIUM).exists() else []
     for t in timings:
         ok = None if t.runs == 0 else t.p95_ms <= 300
         value = (f"{t.p50_ms:,.0f} / {t.p95_ms:,.0f} ms (n={t.runs})" if t.runs else "—") + (f"; {t.note}" if t.note else "")
         report.add("4 query", f"{t.label}: p50 / p95", value, "p95 ≤ 300 ms", ok)
     report.raw["query"] = [asdict(t) for t in timings]
+    for t in page_timings:
+        report.add("4 query", f"dashboard page '{t.page}' in chromium: cold / warm cache",
+                   f"{t.cold_ms:,.0f} / {t.warm_ms:,.0f} ms" + (f"; {t.note}" if t.note else ""), "≤ 2 s",
+                   None if t.note else t.cold_ms <= 2000)
+    report.raw["pages"] = [asdict(t) for t in page_timings]
     cost = _child(rollup.where_time_goes, store_path)
     report.add("4 query", "why: spend by role, 30 days, straight on the store (median)", "; ".join(
         f"{v.label}: {v.median_ms:,.0f} ms" for v in cost.variants))

@@ -1,0 +1,87 @@
+"""Section 4b: how long each dashboard page takes to render in a real browser at 10 M spans.
+
+A real `streamlit run dashboard/app.py` against the query section's collector, driven by Playwright
+in Debian's chromium. A page counts as rendered when its title is on screen and the app script has
+finished (Streamlit's `data-test-script-state="notRunning"`). Each page is loaded twice in fresh
+browser sessions: cold (the dashboard's 30-second answer cache is empty for that page's queries,
+so every number comes from the collector) and warm (as a second user within the TTL).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from collector_process import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+PAGES = [("", "Spend"), ("quality", "Quality"), ("month-close", "Month close"), ("misrouted", "Misrouted calls"),
+         ("alerts", "Alerts"), ("policy", "Recommended policy")]
+
+
+@dataclass
+class PageTiming:
+    page: str
+    cold_ms: float
+    warm_ms: float
+    note: str = ""
+
+
+def time_pages(api_url: str, timeout_s: float = 120) -> list[PageTiming]:
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TIERSCOPE_")}, "TIERSCOPE_API": api_url}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    out: list[PageTiming] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            _load(browser, url, "", "Spend", timeout_s)  # the app's own start-up (imports), not a page's cost
+            httpx.get(f"{url}/_stcore/health")
+            for path, title in PAGES:
+                try:
+                    cold = _load(browser, url, path, title, timeout_s)
+                    warm = _load(browser, url, path, title, timeout_s)
+                    out.append(PageTiming(title, cold, warm))
+                except Exception as exc:  # noqa: BLE001 - report the page as failed, time the rest
+                    out.append(PageTiming(title, float("nan"), float("nan"), str(exc).splitlines()[0][:120]))
+            browser.close()
+    finally:
+        process.terminate()
+        process.wait(30)
+    return out
+
+
+def _load(browser, url: str, path: str, title: str, timeout_s: float) -> float:  # noqa: ANN001
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    page = context.new_page()
+    t0 = time.monotonic()
+    page.goto(f"{url}/{path}")
+    page.get_by_role("heading", name=title, exact=True).wait_for(timeout=timeout_s * 1000)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_s * 1000)
+    elapsed = (time.monotonic() - t0) * 1000
+    if page.get_by_test_id("stException").count():
+        raise RuntimeError(f"{title}: the page raised an exception")
+    context.close()
+    return elapsed
