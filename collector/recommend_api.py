@@ -2,7 +2,9 @@
 
 Per role, per model aggregates over a window become bandit evidence; the routing policy file's
 pins are honoured; a firing quality alert scoped to (role, model) demotes that model and a firing
-cost alert on a role raises that role's cost weight, so alerts change the recommendation.
+cost alert on a role raises that role's cost weight, so alerts change the recommendation. Beside
+it, ``offpolicy``: the recommended policy's cost and quality per call estimated from router-logged
+spans (inverse propensity scoring), with n and a confidence interval.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tierscope.collector.api import BadParameter, parse_int, scope, spend_by
+from tierscope.collector.offpolicy_api import offpolicy_report
 from tierscope.collector.policy_file import PolicyFileError, load_policy
 from tierscope.collector.recommender_stats import ArmStats, recommend_policy
 from tierscope.collector.store import Store
@@ -78,5 +81,6 @@ def recommend(store: Store, q: Mapping[str, Any], tenant: str) -> dict[str, Any]
     policy = recommend_policy(stats, np.random.default_rng(parse_int("seed", q.get("seed"), 0, 0, 2**31)),
                               quality_target=target, pins=pins, demoted=demoted, cost_weights=weights,
                               window_days=float(days), generated_at=now)
+    offpolicy = offpolicy_report(store, scope(window, tenant), policy.as_mapping())
     return {**policy.to_dict(), "demoted": [list(d) for d in sorted(demoted)], "firing_alerts": firing,
-            "yaml": policy.to_yaml()}
+            "offpolicy": offpolicy, "yaml": policy.to_yaml()}

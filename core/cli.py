@@ -286,8 +286,30 @@ def recommend(fmt: str, window_days: int, quality_target: float, seed: int, api:
         _fail(body.get("message", "nothing to recommend yet"))
     if fmt == "yaml":
         click.echo(body["yaml"], nl=False)
+        click.echo("\n".join(f"# {line}" for line in _offpolicy_lines(body.get("offpolicy"))))
     else:
         click.echo(json.dumps({k: v for k, v in body.items() if k != "yaml"}, indent=2))
+
+
+def _offpolicy_lines(report: dict[str, Any] | None) -> list[str]:
+    """The off-policy estimate in words; YAML comments under the policy, so the file still loads."""
+    if not report:
+        return []
+    if report.get("status") != "ok":
+        return [f"off-policy estimate: {report.get('message', 'none')}"]
+    cost, quality, logged = report["cost_per_call_usd"], report["quality"], report["logged"]
+    level = f"{report['confidence_level']:.0%}"
+    lines = [f"off-policy estimate of this policy from {report['n']} router-logged calls "
+             f"({report['matched']} on its models; IPS, {level} interval):"]
+    if cost:
+        lines.append(f"  cost per call ${cost['estimate']} [{cost['low']}, {cost['high']}]"
+                     f" (logged routing: ${logged['cost_per_call_usd']})")
+    if quality:
+        lines.append(f"  quality {quality['estimate']:.3f} [{quality['low']:.3f}, {quality['high']:.3f}]"
+                     f" (logged routing: {logged['quality']:.3f}, n={quality['n']})")
+    if report.get("unsupported_roles"):
+        lines.append(f"  not covered (no logged call on the recommended model): {', '.join(report['unsupported_roles'])}")
+    return lines
 
 
 @main.group()

@@ -1,5 +1,6 @@
 """Policy: the recommended routing policy (role -> model and tier) learned from this telemetry,
-diffed against today's routing, with the alerts that shaped it and the YAML to commit."""
+diffed against today's routing, with the alerts that shaped it, its off-policy estimate from
+router-logged calls, and the YAML to commit."""
 
 from __future__ import annotations
 
@@ -33,6 +34,32 @@ rows = pd.DataFrame([{
 st.dataframe(rows, hide_index=True, width="stretch", key="policy_routes")
 if body["demoted"]:
     st.warning("Demoted by a firing quality alert: " + ", ".join(f"{role} → {model}" for role, model in body["demoted"]))
+
+st.subheader("Off-policy estimate")
+estimate = body.get("offpolicy") or {}
+if estimate.get("status") != "ok":
+    st.info(estimate.get("message", "No off-policy estimate: it needs spans logged by tierscope.instrumentation.Router."))
+else:
+    cost, quality, logged = estimate["cost_per_call_usd"], estimate["quality"], estimate["logged"]
+    a, b, c = st.columns(3)
+    a.metric("Estimated cost per call", money_text(cost["estimate"]) if cost else "—",
+             help=f"logged routing: {money_text(logged['cost_per_call_usd'])}")
+    b.metric("Estimated quality", f"{quality['estimate']:.3f}" if quality else "—",
+             help=None if logged["quality"] is None else f"logged routing: {logged['quality']:.3f}")
+    c.metric("Router-logged calls", f"{estimate['n']:,}")
+    level = f"{estimate['confidence_level']:.0%}"
+    bounds = [f"cost per call {money_text(cost['low'])} to {money_text(cost['high'])}" if cost else "",
+              f"quality {quality['low']:.3f} to {quality['high']:.3f}" if quality else ""]
+    st.caption(f"Inverse propensity scoring over {estimate['n']:,} calls the Router logged "
+               f"({estimate['matched']:,} on the recommended models); {level} interval: "
+               + ", ".join(b for b in bounds if b) + ".")
+    st.dataframe(pd.DataFrame([{
+        "role": role, "cost/call": money_text(r["cost_per_call_usd"]["estimate"]) if r["cost_per_call_usd"] else "—",
+        "quality": None if r["quality"] is None else r["quality"]["estimate"],
+        "calls": (r["cost_per_call_usd"] or r["quality"] or {}).get("n"),
+    } for role, r in estimate["roles"].items()]), hide_index=True, width="stretch", key="policy_offpolicy")
+    if estimate["unsupported_roles"]:
+        st.warning("Not covered (no logged call on the recommended model): " + ", ".join(estimate["unsupported_roles"]))
 st.download_button("Download policy (YAML)", body["yaml"], file_name="routing-policy.recommended.yaml", key="policy_yaml")
 with st.expander("YAML"):
     st.code(body["yaml"], language="yaml")

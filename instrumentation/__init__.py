@@ -15,7 +15,8 @@ Drop-in for any agent program; imports ``opentelemetry-api`` only (``configure()
     async def format_answer(text): ...
 
 For other clients wrap the call in ``llm_call(model=..., provider=...)``; grade answers with
-``record_quality(score, source)``, now or later by ``trace_id``/``span_id``.
+``record_quality(score, source)``, now or later by ``trace_id``/``span_id``. Route calls by a
+recommended policy with ``Router(path).pick(role)``: each routed span logs its propensity.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._instrument import SDKS, instrument, uninstrument
-from ._llm_call import LLMCall, TokenUsage, llm_call
+from ._llm_call import LLMCall, TokenUsage, current_llm_call, llm_call
 from ._quality import record_quality
+from ._router import CheckFailed, Decision, Router
 from ._roles import RoleScope, current_role, role
 from ._tier_map import TIERS_ENV, resolve_tier, set_tier_map, tier_map
 from .tiers import parse_tier_map, tier_for_model
@@ -36,11 +38,15 @@ if TYPE_CHECKING:
 __all__ = [
     "SDKS",
     "TIERS_ENV",
+    "CheckFailed",
+    "Decision",
     "LLMCall",
     "RoleScope",
     "RoleSpanProcessor",
+    "Router",
     "TokenUsage",
     "configure",
+    "current_llm_call",
     "current_role",
     "instrument",
     "llm_call",

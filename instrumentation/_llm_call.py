@@ -16,6 +16,7 @@ from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, format_span_id, format_trace_id
 from opentelemetry.util.types import AttributeValue
 
+from ._decisions import claim
 from ._guard import swallow
 from ._quality import set_quality
 from ._roles import current_role
@@ -206,6 +207,9 @@ def start_llm_call(
                 start[FEATURE] = scope.feature
         if (resolved := resolve_tier([model], provider, explicit)) is not None:
             start[TIER] = resolved
+        if (decision := claim(model, scope.role if scope is not None else None)) is not None:
+            start.update(decision.attributes())  # a Router.pick() made for this call
+            start.setdefault(ROLE, decision.role)
         start.update(attributes or {})
         name = f"{operation} {model}" if model else operation
         span = get_tracer().start_span(name, kind=SpanKind.CLIENT, attributes=start)

@@ -37,6 +37,8 @@ ROUTER_POLICY_VERSION = "tierscope.router.policy_version"
 ROUTER_PROPENSITY = "tierscope.router.propensity"  # probability the router picked this model
 ROUTER_EXPLORED = "tierscope.router.explored"  # bool: an exploration pick, not the policy's
 ROUTER_ESCALATED_FROM = "tierscope.router.escalated_from"  # model of the failed call retried one tier up
+ROUTER_ESCALATION_OF = "tierscope.router.escalation_of"  # span id (hex) of the logged decision a retry retries
+ROUTER_CHECK = "tierscope.router.check"  # "passed" or "failed": the router's deterministic check of the answer
 # Instrumentation scope of every span tierscope's own shims and llm_call() emit.
 INSTRUMENTATION_SCOPE = "tierscope"
 # Set by RoleSpanProcessor on another instrumentation's LLM span that starts inside one of ours

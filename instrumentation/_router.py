@@ -1,0 +1,340 @@
+"""``Router``: send each call of a role to the model a recommended policy names, and log why.
+
+The router closes tierscope's loop: ``tierscope recommend`` writes a policy, the router follows it,
+and every call it routes carries the policy version, the exact probability the router had of
+choosing that model (its *propensity*) and whether it explored. Those spans are what the collector's
+off-policy estimate reads to say what another policy would have cost and achieved.
+
+Exploration is epsilon-uniform over the role's arms (the policy's model, the role's model when the
+policy was made, and any ``candidates``): with ``k`` arms the policy's model is chosen with
+probability ``1 - epsilon + epsilon / k`` and each other arm with ``epsilon / k``. A pinned route is
+never explored. The policy file is re-read when its modification time or size changes, checked at
+most every ``reload_interval_s``; a file that goes bad keeps the last good policy.
+
+``call()`` runs one routed call under a deterministic check (a schema, required fields): when the
+answer fails it, the call is retried one tier up. Each attempt is its own LLM span, so the retry is
+billed in spend like any call; the retry carries ``escalated_from`` and points at the decision it
+retries, whose off-policy cost then includes it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from ._decisions import Decision, drop, hold, stamp
+from ._guard import logger, swallow
+from ._llm_call import LLMCall, current_llm_call, llm_call
+from ._router_policy import RouterPolicy, RoutePlan, load_router_policy, parse_router_policy
+from ._tier_map import resolve_tier
+from .conventions import ROUTER_CHECK, TIERS
+
+__all__ = ["CheckFailed", "Decision", "Router"]
+
+T = TypeVar("T")
+
+_RANK = {tier: rank for rank, tier in enumerate(reversed(TIERS))}  # local 0 ... frontier 3
+
+
+class _Uniform(Protocol):
+    def random(self) -> float: ...
+
+
+class CheckFailed(Exception):
+    """Every attempt of a routed call failed its check; ``result`` is the last answer, from ``model``."""
+
+    def __init__(self, role: str, model: str, result: Any, attempts: int) -> None:
+        super().__init__(f"role {role!r}: the answer failed its check after {attempts} attempt(s), last on {model!r}")
+        self.role, self.model, self.result, self.attempts = role, model, result, attempts
+
+
+class Router:
+    """Routes calls of each role by ``policy`` with a small exploration budget; see the module doc.
+
+    >>> router = Router("routing-policy.recommended.yaml", epsilon=0.05)
+    >>> client.chat.completions.create(model=router.pick("formatter"), messages=[...])
+
+    ``policy`` is the path of a ``tierscope recommend --format yaml|json`` file, or its content as
+    a dict. ``rng`` is anything with ``random()`` (``random.Random``, ``numpy.random.Generator``)
+    or an int seed. ``default`` is routed for roles the policy does not name (else ``KeyError``).
+    ``candidates`` adds arms to explore per role; ``providers`` names each model's provider for the
+    spans of ``call()`` (else the policy's ``models`` section, else ``provider``).
+    """
+
+    def __init__(
+        self,
+        policy: str | os.PathLike[str] | Mapping[str, Any],
+        *,
+        epsilon: float = 0.05,
+        rng: _Uniform | int | None = None,
+        candidates: Mapping[str, Sequence[str]] | None = None,
+        default: str | None = None,
+        providers: Mapping[str, str] | None = None,
+        provider: str = "",
+        max_escalations: int = 1,
+        reload_interval_s: float = 1.0,
+    ) -> None:
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}")
+        if max_escalations < 0:
+            raise ValueError("max_escalations must be >= 0")
+        self.epsilon = float(epsilon)
+        self._rng: _Uniform = random.Random(rng) if rng is None or isinstance(rng, int) else rng
+        self._candidates = {role: tuple(models) for role, models in (candidates or {}).items()}
+        self._default = default
+        self._providers = dict(providers or {})
+        self._provider = provider
+        self.max_escalations = max_escalations
+        self._reload_interval = reload_interval_s
+        self._lock = threading.Lock()
+        self._path: Path | None = None
+        self._stamp: tuple[int, int] | None = None
+        self._checked_at = 0.0
+        if isinstance(policy, Mapping):
+            self._policy = parse_router_policy(policy)
+        else:
+            self._path = Path(policy)
+            self._stamp = self._file_stamp()
+            self._policy = load_router_policy(self._path)  # a missing or bad file at start is a config error
+            self._checked_at = time.monotonic()
+
+    # --- the policy -----------------------------------------------------------------------------
+    @property
+    def policy(self) -> RouterPolicy:
+        """The policy in force (re-read first if the file changed)."""
+        self._maybe_reload()
+        return self._policy
+
+    @property
+    def policy_version(self) -> str:
+        return self.policy.version
+
+    def arms(self, role: str) -> tuple[str, ...]:
+        """The models ``role`` may be routed to, the policy's choice first."""
+        return self._arms(self.policy, role)
+
+    def propensity(self, role: str, model: str) -> float:
+        """The probability that ``pick(role)`` returns ``model`` under the current policy."""
+        arms = self.arms(role)
+        if model not in arms:
+            return 0.0
+        k = len(arms)
+        return (1.0 - self.epsilon + self.epsilon / k) if model == arms[0] else self.epsilon / k
+
+    # --- routing --------------------------------------------------------------------------------
+    def pick(self, role: str) -> str:
+        """The model for one call of ``role``; the decision goes on that call's span.
+
+        Inside an ``llm_call()`` block it is recorded on the block's span; otherwise on the next
+        tierscope LLM span started in this context for that model and role (the SDK call you pass
+        the model to).
+        """
+        decision = self.decide(role)
+        with swallow("recording a routing decision"):
+            enclosing = current_llm_call()
+            if enclosing is not None:
+                stamp(enclosing.span, decision)
+            else:
+                hold(decision)
+        return decision.model
+
+    def decide(self, role: str) -> Decision:
+        """Choose a model for ``role`` and say with what probability, without recording it anywhere."""
+        policy = self.policy
+        arms = self._arms(policy, role)
+        k = len(arms)
+        explore_p = 0.0 if k == 1 else self.epsilon
+        with self._lock:
+            u = float(self._rng.random())
+        if u < explore_p:
+            model = arms[min(int(u / explore_p * k), k - 1)]  # u is uniform on [0, epsilon): pick one of k
+        else:
+            model = arms[0]
+        chosen = (1.0 - explore_p + explore_p / k) if model == arms[0] else explore_p / k
+        return Decision(role, model, policy.version, propensity=chosen, explored=model != arms[0])
+
+    def escalation_for(self, role: str, model: str) -> str | None:
+        """The model one tier above ``model`` among those this router knows for ``role``, if any."""
+        policy = self.policy
+        tier = self._tier(policy, role, model)
+        if tier is None:
+            return None
+        known = [*self._arms(policy, role), *policy.models, *self._providers]
+        above = [(rank, i, m) for i, m in enumerate(dict.fromkeys(known))
+                 if (rank := _RANK.get(self._tier(policy, role, m) or "", -1)) > _RANK[tier]]
+        return min(above)[2] if above else None
+
+    def call(self, role: str, fn: Callable[[str], T], *, check: Callable[[T], object] | None = None) -> T:
+        """Run ``fn(model)`` for one call of ``role``; if ``check(answer)`` fails, retry one tier up.
+
+        Each attempt is an LLM span (an instrumented SDK call inside ``fn`` adds its usage to it).
+        A check fails when it returns a falsy value or raises. After ``max_escalations`` retries,
+        or with no tier left above, ``CheckFailed`` is raised with the last answer. An error from
+        ``fn`` itself is recorded on the span and re-raised unchanged.
+        """
+        attempt = _Attempt(self, role, self.decide(role))
+        while True:
+            with attempt.span() as call:
+                result = fn(attempt.model)
+                passed = attempt.checked(call, check, result)
+            if passed or not attempt.escalate():
+                return attempt.finish(passed, result)
+
+    async def acall(
+        self, role: str, fn: Callable[[str], Awaitable[T]], *, check: Callable[[T], object] | None = None
+    ) -> T:
+        """``call()`` for an async ``fn``; ``check`` may be sync or async."""
+        attempt = _Attempt(self, role, self.decide(role))
+        while True:
+            with attempt.span() as call:
+                result = await fn(attempt.model)
+                verdict = _run_check(check, result)
+                if inspect.isawaitable(verdict):
+                    verdict = await _await_check(verdict)
+                passed = attempt.record(call, bool(verdict))
+            if passed or not attempt.escalate():
+                return attempt.finish(passed, result)
+
+    # --- internals ------------------------------------------------------------------------------
+    def _arms(self, policy: RouterPolicy, role: str) -> tuple[str, ...]:
+        plan = policy.routes.get(role)
+        if plan is None:
+            if self._default is None:
+                raise KeyError(f"the routing policy has no route for role {role!r} and the router has no default")
+            plan = RoutePlan(model=self._default)
+        if plan.pinned:
+            return (plan.model,)
+        return tuple(dict.fromkeys(m for m in (plan.model, plan.current_model, *self._candidates.get(role, ())) if m))
+
+    def _tier(self, policy: RouterPolicy, role: str, model: str) -> str | None:
+        plan = policy.routes.get(role)
+        if plan is not None and plan.model == model and plan.tier:
+            return plan.tier
+        if model in policy.models:
+            return policy.models[model][0]
+        with swallow("resolving a model's tier"):
+            return resolve_tier([model], self.provider_for(model) or None)
+        return None
+
+    def provider_for(self, model: str) -> str:
+        if model in self._providers:
+            return self._providers[model]
+        declared = self._policy.models.get(model)
+        return declared[1] if declared and declared[1] else self._provider
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            info = os.stat(self._path)  # type: ignore[arg-type]
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
+
+    def _maybe_reload(self) -> None:
+        if self._path is None:
+            return
+        now = time.monotonic()
+        if now - self._checked_at < self._reload_interval:
+            return
+        with self._lock:
+            if now - self._checked_at < self._reload_interval:
+                return
+            self._checked_at = now
+            stamp_now = self._file_stamp()
+            if stamp_now is None or stamp_now == self._stamp:
+                return
+            try:
+                policy = load_router_policy(self._path)
+            except (OSError, ValueError) as error:
+                logger.warning("tierscope: keeping routing policy %s: %s", self._policy.version, error)
+                self._stamp = stamp_now  # do not re-read a bad file until it changes again
+                return
+            self._policy, self._stamp = policy, stamp_now
+            logger.info("tierscope: routing policy %s loaded from %s", policy.version, self._path)
+
+
+class _Attempt:
+    """The attempts of one routed call: the logged decision, then escalation retries."""
+
+    def __init__(self, router: Router, role: str, decision: Decision) -> None:
+        self.router, self.role, self.decision = router, role, decision
+        self.model = decision.model
+        self.current = decision
+        self.first_span_id = ""
+        self.count = 0
+
+    def span(self) -> Any:
+        self.count += 1
+        return _stamped(self)
+
+    def checked(self, call: LLMCall, check: Callable[[Any], object] | None, result: Any) -> bool:
+        return self.record(call, bool(_run_check(check, result)))
+
+    def record(self, call: LLMCall, passed: bool) -> bool:
+        with swallow("recording a check result"):
+            call.span.set_attribute(ROUTER_CHECK, "passed" if passed else "failed")
+        return passed
+
+    def escalate(self) -> bool:
+        """Move to the model one tier up; false when no retry is allowed or possible."""
+        if self.count > self.router.max_escalations:
+            return False
+        upper = self.router.escalation_for(self.role, self.model)
+        if upper is None:
+            logger.info("tierscope: role %r: no tier above %r to escalate to", self.role, self.model)
+            return False
+        self.current = Decision(self.role, upper, self.decision.policy_version,
+                                escalated_from=self.model, escalation_of=self.first_span_id)
+        self.model = upper
+        return True
+
+    def finish(self, passed: bool, result: Any) -> Any:
+        if passed:
+            return result
+        raise CheckFailed(self.role, self.model, result, self.count)
+
+
+class _stamped:
+    """Context manager: an ``llm_call()`` span for the attempt's model, carrying its decision."""
+
+    def __init__(self, attempt: _Attempt) -> None:
+        self._attempt = attempt
+        self._inner: Any = None
+
+    def __enter__(self) -> LLMCall:
+        attempt = self._attempt
+        drop()  # this span carries the attempt's own decision, never one held by an earlier pick()
+        self._inner = llm_call(model=attempt.model, provider=attempt.router.provider_for(attempt.model),
+                               role=attempt.role)
+        call = self._inner.__enter__()
+        stamp(call.span, attempt.current)
+        if attempt.count == 1:
+            attempt.first_span_id = call.span_id if call.span.get_span_context().is_valid else ""
+        return call
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self._inner.__exit__(*exc)
+
+
+def _run_check(check: Callable[[Any], object] | None, result: Any) -> object:
+    """The check's verdict on ``result``; a check that raises has failed (pydantic and jsonschema raise)."""
+    if check is None:
+        return True
+    try:
+        return check(result)
+    except Exception as error:  # the answer is invalid; not the host's bug
+        logger.debug("tierscope: routed answer failed its check: %r", error)
+        return False
+
+
+async def _await_check(verdict: Awaitable[object]) -> object:
+    try:
+        return await verdict
+    except Exception as error:
+        logger.debug("tierscope: routed answer failed its check: %r", error)
+        return False

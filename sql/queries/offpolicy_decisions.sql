@@ -1,0 +1,58 @@
+-- Router-logged routing decisions (spans with a propensity), summed per (role, model, propensity):
+-- the sufficient statistics of an off-policy (IPS / doubly robust) estimate of another policy.
+-- A decision's cost includes the escalation retries it caused (spans whose
+-- tierscope.router.escalation_of names its span id; a retry may start a trace of its own, so the
+-- join is on the 64-bit span id alone), and is unknown if any of them is unpriced;
+-- its quality is the last graded retry's when it was retried, else its own.
+SELECT
+    role,
+    model,
+    propensity,
+    count() AS decisions,
+    countIf(escalations > 0) AS escalated,
+    count(cost) AS priced,
+    ifNull(sum(cost), 0) AS cost_sum,
+    ifNull(sum(cost * cost), 0) AS cost_sq_sum,
+    count(score) AS quality_n,
+    ifNull(sum(score), 0) AS quality_sum,
+    ifNull(sum(score * score), 0) AS quality_sq_sum,
+    groupUniqArray(policy_version) AS policy_versions
+FROM
+(
+    SELECT
+        d.role AS role,
+        d.model AS model,
+        d.router_propensity AS propensity,
+        d.router_policy_version AS policy_version,
+        e.retries AS escalations,
+        if(e.retries > 0,
+           if(e.unpriced > 0, NULL, toFloat64(d.cost_usd) + e.retry_cost),
+           toFloat64(d.cost_usd)) AS cost,
+        if(e.retries > 0, e.retry_quality, d.quality) AS score
+    FROM
+    (
+        SELECT trace_id, span_id, role, model, router_propensity, router_policy_version, cost_usd, quality
+        FROM v_spans(
+            tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
+            roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
+            environments = {environments:Array(String)})
+        WHERE router_propensity IS NOT NULL AND escalated_from = ''
+    ) AS d
+    LEFT JOIN
+    (
+        SELECT
+            attributes['tierscope.router.escalation_of'] AS decision_span_id,
+            count() AS retries,
+            countIf(cost_usd IS NULL) AS unpriced,
+            sum(toFloat64(ifNull(cost_usd, 0))) AS retry_cost,
+            argMax(quality, start_time) AS retry_quality
+        FROM v_spans(
+            tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
+            roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
+            environments = {environments:Array(String)})
+        WHERE escalated_from != '' AND attributes['tierscope.router.escalation_of'] != ''
+        GROUP BY decision_span_id
+    ) AS e ON d.span_id = e.decision_span_id
+)
+GROUP BY role, model, propensity
+ORDER BY role, model, propensity
