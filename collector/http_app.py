@@ -6,6 +6,7 @@ import json
 import logging
 from typing import Any
 
+from clickhouse_connect.driver.exceptions import OperationalError
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.applications import Starlette
@@ -17,6 +18,7 @@ from starlette.routing import Route
 from tierscope.collector import api
 from tierscope.collector.decode import MAX_BODY_BYTES, BadRequest, TooLarge, decode_body
 from tierscope.collector.auth import Unauthorized
+from tierscope.collector.reconnect import StoreUnavailable
 from tierscope.collector.service import Collector
 from tierscope.collector.writer import Overloaded
 
@@ -81,7 +83,11 @@ def create_app(collector: Collector) -> Starlette:
     async def healthz(request: Request) -> Response:
         if not collector.ready:
             return JSONResponse({"status": "starting"}, 503)
-        return JSONResponse({"status": "ok", "store": collector.store.describe()})
+        if getattr(collector.store, "available", True):
+            return JSONResponse({"status": "ok", "store": collector.store.describe()})
+        # Still up for ingest (spans go to the spool), so not an error status: say what is wrong.
+        return JSONResponse({"status": "degraded", "store": collector.store.describe(),
+                             "error": collector.store.reason(), "spool_bytes": collector.spool.bytes})
 
     async def stats(request: Request) -> Response:
         try:
@@ -96,6 +102,7 @@ def create_app(collector: Collector) -> Starlette:
             "failed_inserts": w.stats.failed_inserts, "pending_spans": w.pending_spans,
             "rejected_overload": w.stats.rejected_overload, "max_pending_seen": w.stats.max_pending_seen,
             "spooled_batches": w.stats.spooled_batches, "spool_bytes": collector.spool.bytes,
+            "drained_rows": w.stats.drained_rows, "store_available": getattr(collector.store, "available", True),
         })
 
     def read(name: str):
@@ -183,4 +190,13 @@ def create_app(collector: Collector) -> Starlette:
     routes += [Route(f"/api/v1/{name}", read(name), methods=["GET"]) for name in api.ENDPOINTS]
     routes.append(Route("/api/v1/alerts", read("alerts"), methods=["GET"]))
     routes.append(Route("/api/v1/recommend", read("recommend"), methods=["GET"]))
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, exception_handlers={StoreUnavailable: _store_unavailable,
+                                                        OperationalError: _store_unavailable})
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    """A read while the store is down (at startup, or a server that went away): 503, try again later."""
+    text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    if not text.startswith("store unavailable"):
+        text = f"store unavailable: {text}"
+    return JSONResponse({"error": text}, 503, headers={"Retry-After": "5"})

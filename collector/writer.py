@@ -67,6 +67,7 @@ class Writer:
         self._pending_spans = 0
         self._cond = threading.Condition()
         self._stopping = False
+        self._store_down = False
         self._thread = threading.Thread(target=self._run, name="tierscope-writer", daemon=True)
 
     @property
@@ -169,7 +170,10 @@ class Writer:
                 self.store.insert("quality_events", quality)
             except Exception as exc:  # the store failed: spool durably, or refuse
                 self.stats.failed_inserts += 1
-                log.warning("insert of %d requests failed: %s", len(batch), str(exc).splitlines()[0][:200])
+                # Once per outage at warning level: a store down for an hour would flood the log.
+                log.log(logging.DEBUG if self._store_down else logging.WARNING, "insert of %d requests failed: %s",
+                        len(batch), str(exc).splitlines()[0][:200])
+                self._store_down = True
                 error = self._spool(spans, quality, exc)
                 for p in batch:
                     if error is None:
@@ -177,6 +181,9 @@ class Writer:
                     else:
                         p.future.set_exception(error)
             else:
+                if self._store_down:
+                    log.warning("store is writable again; inserts resumed")
+                    self._store_down = False
                 self.stats.inserts += 1
                 self.stats.spans_written += spans.num_rows
                 self.stats.quality_written += quality.num_rows
