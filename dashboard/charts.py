@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -9,6 +11,12 @@ import plotly.graph_objects as go
 TIER_COLOURS = {"frontier": "#d62728", "mid": "#ff7f0e", "small": "#2ca02c", "local": "#1f77b4",
                 "(not set)": "#7f7f7f"}
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend_title_text": "", "hovermode": "x unified"}
+
+
+def _as_typed(values: pd.Series | pd.Index) -> pd.Series | pd.Index:
+    """Plotly renders a subset of HTML in every label, legend entry and hover (`<b>`, `<br>`, `&amp;`,
+    unknown tags dropped): escape names so `<script>` or `<b>x</b>` show exactly as typed."""
+    return values.map(lambda v: html.escape(v, quote=False) if isinstance(v, str) else v)
 
 
 def _tiers(frame: pd.DataFrame) -> dict[str, object]:
@@ -28,6 +36,7 @@ def _quality_range(frame: pd.DataFrame) -> list[float]:
 def over_time(frame: pd.DataFrame, metric: str, split: str) -> go.Figure:
     """Stacked bars per bucket for additive metrics; one line per series for quality."""
     title = f"{metric} by {split}"
+    frame = frame.assign(series=_as_typed(frame["series"]))
     if metric == "Quality":
         fig = px.line(frame, x="bucket", y="value", color="series", markers=True, title=title,
                       hover_data={"n": True}, **_tiers(frame))
@@ -44,6 +53,7 @@ def over_time(frame: pd.DataFrame, metric: str, split: str) -> go.Figure:
 
 def top_bars(frame: pd.DataFrame, title: str) -> go.Figure:
     """Horizontal bars of the biggest spenders, labelled with exact formatted amounts."""
+    frame = frame.assign(name=_as_typed(frame["name"]))
     fig = px.bar(frame.iloc[::-1], x="spend", y="name", orientation="h", text="text", title=title)
     fig.update_traces(textposition="outside", cliponaxis=False, hovertemplate="%{y}: %{text}<extra></extra>")
     fig.update_xaxes(title="", tickprefix="$", range=[0, 1.2 * max(frame["spend"].max(), 1e-9)])  # room for labels
@@ -56,8 +66,8 @@ def quality_heatmap(means: pd.DataFrame, counts: pd.DataFrame) -> go.Figure:
     """Mean quality by role x tier, each cell annotated with its mean and sample count."""
     text = [[("" if pd.isna(m) else f"{m:.2f}<br>n={int(n):,}") for m, n in zip(mr, nr)]
             for mr, nr in zip(means.to_numpy(), counts.fillna(0).to_numpy())]
-    fig = go.Figure(go.Heatmap(z=means.to_numpy(), x=list(means.columns), y=list(means.index), text=text,
-                               texttemplate="%{text}", zmin=0, zmax=1, colorscale="RdYlGn",
+    fig = go.Figure(go.Heatmap(z=means.to_numpy(), x=list(_as_typed(means.columns)), y=list(_as_typed(means.index)),
+                               text=text, texttemplate="%{text}", zmin=0, zmax=1, colorscale="RdYlGn",
                                hovertemplate="%{y} on %{x}: %{z:.3f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(title="Mean quality by role and tier", margin=_LAYOUT["margin"],
@@ -68,10 +78,11 @@ def quality_heatmap(means: pd.DataFrame, counts: pd.DataFrame) -> go.Figure:
 def quality_over_time(frame: pd.DataFrame) -> go.Figure:
     """Quality per tier over time, one small panel per role (frame has a `role` column)."""
     roles = frame["role"].nunique()
+    frame = frame.assign(role=_as_typed(frame["role"]), series=_as_typed(frame["series"]))
     fig = px.line(frame, x="bucket", y="value", color="series", facet_col="role", facet_col_wrap=2,
                   markers=True, hover_data={"n": True}, title="Quality by role and tier over time", **_tiers(frame))
     fig.update_yaxes(range=_quality_range(frame), title="")
     fig.update_xaxes(title="")
-    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))  # "role=x=y" -> "x=y"
     fig.update_layout(**_LAYOUT, height=260 * ((roles + 1) // 2) + 80)
     return fig

@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from tierscope.dashboard.data import fetch
-from tierscope.dashboard.transforms import label
+from tierscope.dashboard.transforms import label, md_code
 
 RANGES: dict[str, timedelta | None] = {
     "Last 24 hours": timedelta(days=1), "Last 7 days": timedelta(days=7), "Last 30 days": timedelta(days=30),
@@ -40,11 +40,12 @@ class Scope:
                 "service": list(self.service), "environment": list(self.environment)}
 
     def describe(self) -> str:
+        """The scope in words, as Markdown (names as code spans, so they show exactly as typed)."""
         parts = [self.range_label.lower()]
         for name, values in (("role", self.role), ("team", self.team), ("service", self.service),
                              ("environment", self.environment)):
             if values:
-                parts.append(f"{name} {', '.join(label(v) for v in values)}")
+                parts.append(f"{name} {', '.join(md_code(label(v)) for v in values)}")
         return "; ".join(parts)
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 from tierscope.dashboard import filters
 from tierscope.dashboard.data import fetch
 from tierscope.dashboard.drilldown import spans_and_trace
-from tierscope.dashboard.transforms import count_text, evidence_frame, misrouted_frame, money_text
+from tierscope.dashboard.transforms import count_text, evidence_frame, md_code, misrouted_frame, money_text
 
 COLUMNS = {"Role": st.column_config.TextColumn(width=100), "Now": st.column_config.TextColumn(width=190),
            "Move to": st.column_config.TextColumn(width=170), "Interval": st.column_config.TextColumn(width=120),
@@ -34,7 +34,7 @@ if not policy["found"]:
             "(roles → allowed_tiers, pinned_model, quality_floor) and point TIERSCOPE_POLICY_FILE at it.",
             icon=":material/policy:")
 elif policy["pinned_roles"]:
-    st.caption(f"Pinned by policy, never flagged: {', '.join(policy['pinned_roles'])}.")
+    st.caption(f"Pinned by policy, never flagged: {', '.join(md_code(r) for r in policy['pinned_roles'])}.")
 
 if not rows:
     st.success("No misrouted frontier calls in this scope: no policy violations, and no role has a cheaper tier "
@@ -47,7 +47,7 @@ else:
                                                 f"saves {money_text(rows[i]['saving_usd'])}",
                           placeholder="Pick a finding to see its calls")
     if picked is not None:
-        st.caption(f"Why: {rows[picked]['reason']}.")
+        st.text(f"Why: {rows[picked]['reason']}.")  # a sentence with names in it: plain text, never Markdown
         drill = rows[picked]["drill_down"]["params"]
         spans_and_trace(drill, "misrouted", {k: drill[k] for k in ("tier", "model", "provider")})
 

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from tierscope.dashboard.data import fetch
-from tierscope.dashboard.transforms import money_text
+from tierscope.dashboard.transforms import md_code, money_text
 
 st.title("Recommended policy")
 c1, c2 = st.columns(2)
@@ -33,7 +33,8 @@ rows = pd.DataFrame([{
 } for r in body["routes"]])
 st.dataframe(rows, hide_index=True, width="stretch", key="policy_routes")
 if body["demoted"]:
-    st.warning("Demoted by a firing quality alert: " + ", ".join(f"{role} → {model}" for role, model in body["demoted"]))
+    st.warning("Demoted by a firing quality alert: "
+               + ", ".join(f"{md_code(role)} → {md_code(model)}" for role, model in body["demoted"]))
 
 st.subheader("Off-policy estimate")
 estimate = body.get("offpolicy") or {}
@@ -59,7 +60,8 @@ else:
         "calls": (r["cost_per_call_usd"] or r["quality"] or {}).get("n"),
     } for role, r in estimate["roles"].items()]), hide_index=True, width="stretch", key="policy_offpolicy")
     if estimate["unsupported_roles"]:
-        st.warning("Not covered (no logged call on the recommended model): " + ", ".join(estimate["unsupported_roles"]))
+        st.warning("Not covered (no logged call on the recommended model): "
+                   + ", ".join(map(md_code, estimate["unsupported_roles"])))
 st.download_button("Download policy (YAML)", body["yaml"], file_name="routing-policy.recommended.yaml", key="policy_yaml")
 with st.expander("YAML"):
     st.code(body["yaml"], language="yaml")

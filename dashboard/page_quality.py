@@ -8,7 +8,7 @@ import streamlit as st
 
 from tierscope.dashboard import charts, filters
 from tierscope.dashboard.data import fetch, nothing_in_scope
-from tierscope.dashboard.transforms import auto_bucket, count_text, label, quality_matrix, timeseries_frame
+from tierscope.dashboard.transforms import auto_bucket, count_text, label, md_code, quality_matrix, timeseries_frame
 
 MAX_ROLES = 8
 scope = filters.current()
@@ -35,7 +35,7 @@ options = fetch("filters", "filters", **params)
 bucket = auto_bucket(scope.since, scope.until, options["first_span"], options["last_span"])
 frames = []
 for role in roles[:MAX_ROLES]:
-    rows = fetch("spend/timeseries", f"quality of {label(role)}", bucket=bucket, split="tier", **{**params, "role": [role]})["rows"]
+    rows = fetch("spend/timeseries", f"quality of {md_code(label(role))}", bucket=bucket, split="tier", **{**params, "role": [role]})["rows"]
     frames.append(timeseries_frame(rows, "Quality").assign(role=label(role)))
 st.plotly_chart(charts.quality_over_time(pd.concat(frames, ignore_index=True)), key="quality_over_time")
 if len(roles) > MAX_ROLES:

@@ -9,8 +9,8 @@ from tierscope.dashboard import charts, filters
 from tierscope.dashboard.data import fetch, nothing_in_scope
 from tierscope.dashboard.drilldown import spans_and_trace
 from tierscope.dashboard.transforms import (
-    auto_bucket, count_text, money_text, quality_text, row_label, spend_frame, timeseries_frame, top_frame,
-    unpriced_models,
+    auto_bucket, count_text, md_code, money_text, quality_text, row_label, spend_frame, timeseries_frame,
+    top_frame, unpriced_models,
 )
 
 DIMS = ["role", "tier", "model"]
@@ -34,8 +34,8 @@ e.metric("Unpriced calls", count_text(total["unpriced_spans"]))
 by_model = fetch("spend", "spend by model", by=["model"], **params)["rows"]
 if total["unpriced_spans"]:
     st.warning(f"**{total['unpriced_spans']:,} calls ({total['unpriced_tokens']:,} tokens) have no known price** "
-               f"and are not in the spend above: {', '.join(unpriced_models(by_model))}. Add their prices to "
-               "prices.toml (TIERSCOPE_PRICES_FILE).", icon=":material/money_off:")
+               f"and are not in the spend above: {', '.join(map(md_code, unpriced_models(by_model)))}. "
+               "Add their prices to prices.toml (TIERSCOPE_PRICES_FILE).", icon=":material/money_off:")
 
 left, right, bucket_col = st.columns([3, 3, 2])
 metric = left.segmented_control("Show", ["Spend", "Calls", "Tokens", "Quality"], default="Spend", required=True,

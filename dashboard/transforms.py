@@ -6,6 +6,7 @@ charts get floats (a bar's height is not an invoice line).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -58,6 +59,18 @@ def time_text(iso: str) -> str:
 def label(value: str) -> str:
     """Empty dimension values (a span without a team, say) shown as such, not as a blank."""
     return value if value else "(not set)"
+
+
+def md_code(name: str) -> str:
+    """A name (role, team, model ...) for text Streamlit renders as Markdown: an inline code span,
+    so `**x**`, `$x$`, `:red[x]`, `<b>`, `[link](...)` and emoji shortcodes show as typed. The
+    fence is longer than any backtick run in the name; a line break (which would end the span, or
+    start a heading or list) shows as ↵. Streamlit rewrites `:material/` in the whole source, code
+    spans included, so an invisible word joiner after the colon keeps it as typed."""
+    text = re.sub(r"\r\n|\r|\n", "↵", name).replace(":material/", ":\u2060material/")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def spend_text(row: Mapping[str, Any]) -> str:
