@@ -6,7 +6,8 @@ DIR holds the RouterBench train files (default: shared/data/routerbench beside t
 /work/shared/data/routerbench). A seed passes when the final policy keeps >= 95% of always-frontier
 quality at <= 40% of its cost (issue 4's acceptance). Prints one line per seed and a JSON summary.
 
-Measured 2026-11-23 (seeds 0-31, 1.1-2.5 s each): 16 of 32 pass. Why, measured with the same code:
+Measured 2026-11-23 (seeds 0-31; 1.1-2.5 s a seed on a quiet core, up to 8 s at load 7): 16 of 32
+pass, seeds 1, 2, 3, 4, 11, 12, 14, 15, 16, 17, 21, 23, 24, 25, 26, 27 fail. Why, measured:
 
 - Only two fixed assignments meet both bars: arc->Yi-34B, mbpp->gpt-3.5 (or claude-instant),
   winogrande->gpt-4 (96.3% / 32.9%; 95.7% / 33.3%). The next cheaper ones miss the quality line by

@@ -38,7 +38,10 @@ if body["demoted"]:
 
 st.subheader("Off-policy estimate")
 estimate = body.get("offpolicy") or {}
-if estimate.get("status") != "ok":
+if estimate.get("status") == "no_support":  # role names: shown as typed, never as Markdown
+    st.info("No router-logged calls on the recommended models yet. Not covered: "
+            + ", ".join(map(md_code, estimate.get("unsupported_roles", []))))
+elif estimate.get("status") != "ok":
     st.info(estimate.get("message", "No off-policy estimate: it needs spans logged by tierscope.instrumentation.Router."))
 else:
     cost, quality, logged = estimate["cost_per_call_usd"], estimate["quality"], estimate["logged"]
