@@ -95,6 +95,9 @@ def migrations() -> list[tuple[int, str, str]]:
 # from the small late-quality side, and run FINAL per partition (a retried span keeps its start
 # time, so both copies are always in the same monthly partition).
 READ_SETTINGS = {"query_plan_join_swap_table": "false", "do_not_merge_across_partitions_select_final": 1}
+# Trace ids bound into one rollup_mark_traces statement: chdb 26.9 stalls on an array parameter of
+# ~30,000 ids (20,000 took 0.5 s), so larger late-quality batches are marked in slices.
+MARK_TRACES_PER_STATEMENT = 5_000
 # Reads deduplicate with FINAL, so per-insert deduplication is wasted work.
 INSERT_SETTINGS = {"optimize_on_insert": 0}
 
@@ -188,8 +191,10 @@ class Store:
             if table == "llm_spans":
                 self.mark_hours(rows)
             elif table == "quality_events":
-                self.execute("rollup_mark_traces", {"tenants": pc.unique(rows["tenant"]).to_pylist(),
-                                                    "traces": pc.unique(rows["trace_id"]).to_pylist()})
+                tenants, traces = pc.unique(rows["tenant"]).to_pylist(), pc.unique(rows["trace_id"]).to_pylist()
+                for i in range(0, len(traces), MARK_TRACES_PER_STATEMENT):
+                    self.execute("rollup_mark_traces",
+                                 {"tenants": tenants, "traces": traces[i:i + MARK_TRACES_PER_STATEMENT]})
 
     def mark_hours(self, spans: pa.Table) -> None:
         """Stamp the (tenant, hour) pairs of `spans` as changed."""
