@@ -8,6 +8,7 @@ bench/results/soak-*.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ def main() -> int:
     bodies = request_bodies(total, batch=batch, seed=11)
     collector = CollectorProcess().start()
     samples: list[tuple[float, float]] = []
+    load: list[float] = []  # the machine's 1-minute load average beside each sample (it is shared)
     sent = ok = 0
     client = httpx.Client(timeout=60)
     began = time.monotonic()
@@ -55,7 +57,9 @@ def main() -> int:
             elapsed = time.monotonic() - began
             if not samples or elapsed - samples[-1][0] >= 10:
                 samples.append((elapsed, status_kib(collector.pid, "VmRSS") / 1024))
-                print(f"  {elapsed:6.0f}s  {sent:>10,} spans  RSS {samples[-1][1]:7.1f} MiB", flush=True)
+                load.append(os.getloadavg()[0])
+                print(f"  {elapsed:6.0f}s  {sent:>10,} spans  RSS {samples[-1][1]:7.1f} MiB  load {load[-1]:.1f}",
+                      flush=True)
         wall = time.monotonic() - began
         stored = collector.get("/api/v1/spend")["total"]["spans"]
     finally:
@@ -66,13 +70,22 @@ def main() -> int:
     rows = [("spans sent / stored / lost", f"{sent:,} / {stored:,} / {sent - stored:,}"),
             ("achieved rate", f"{sent / wall:,.0f} spans/s over {wall:,.0f} s"),
             ("RSS after warm-up: min / mean / max", f"{min(steady):.0f} / {mean:.0f} / {max(steady):.0f} MiB"),
-            ("RSS spread around the mean (target ±10%)", f"±{spread:.1%} — {'flat' if spread <= 0.10 else 'NOT flat'}")]
+            ("RSS spread around the mean (target ±10%)", f"±{spread:.1%} — {'flat' if spread <= 0.10 else 'NOT flat'}"),
+            ("RSS mean, first / second half after warm-up", f"{_mean(steady[:len(steady) // 2]):.0f} / "
+                                                            f"{_mean(steady[len(steady) // 2:]):.0f} MiB"),
+            ("machine load (1-min average), min / mean / max", f"{min(load):.1f} / {_mean(load):.1f} / {max(load):.1f} "
+                                                               f"on {os.cpu_count()} cores")]
     table = (f"# tierscope soak — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n| measure | value |\n| --- | --- |\n"
-             + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n")
+             + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n"
+             + f"\nRSS every ~10 s (MiB): {', '.join(f'{rss:.0f}' for _, rss in samples)}\n")
     print("\n" + table)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"soak-{datetime.now(UTC):%Y%m%d-%H%M%S}.md").write_text(table)
     return 0 if sent == stored and spread <= 0.10 else 1
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
 
 
 if __name__ == "__main__":
