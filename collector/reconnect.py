@@ -22,9 +22,10 @@ from tierscope.collector.store import Store, StoreError, StoreURL
 
 log = logging.getLogger(__name__)
 
-# ClickHouse error codes that no amount of waiting fixes: UNKNOWN_USER, REQUIRED_PASSWORD,
-# AUTHENTICATION_FAILED. A server that answers with these is up and refusing us.
-_REFUSALS = re.compile(r"\b[Cc]ode:? (192|194|516)\b|AUTHENTICATION_FAILED|Authentication failed")
+# ClickHouse error codes that no amount of waiting fixes: READONLY, UNKNOWN_USER, REQUIRED_PASSWORD,
+# ACCESS_DENIED (no right to run the migrations), AUTHENTICATION_FAILED. A server that answers with
+# these is up and refusing us.
+_REFUSALS = re.compile(r"\b[Cc]ode:? (164|192|194|497|516)\b|AUTHENTICATION_FAILED|Authentication failed")
 
 
 _OS_ERROR = re.compile(r"\[Errno -?\d+\] [^\"')(]+|timed out|Name or service not known")
@@ -47,8 +48,8 @@ def open_store(url: str, opener: Callable[[str], Store] = Store, *, first_delay:
         return _open_migrated(opener, url)
     except Exception as exc:  # clickhouse-connect raises many types; a refusal is re-raised below
         if _refused(exc):
-            raise StoreError(f"{_one_line(exc)}: the server refused these credentials; check the user and "
-                             "password in the store URL") from exc
+            raise StoreError(f"{_one_line(exc)}: the server refused this user; check the user, password and "
+                             "grants in the store URL") from exc
         pending = ReconnectingStore(url, opener, first_delay=first_delay, max_delay=max_delay, first_error=exc)
         log.warning("%s; accepting spans into the spool and retrying in the background", pending.reason())
         return pending.start()

@@ -152,7 +152,7 @@ def test_a_server_that_refuses_our_credentials_is_a_hard_error_not_an_outage():
         raise StoreError("cannot open store http://127.0.0.1:8123/db: HTTPDriver for http://127.0.0.1:8123 received "
                          "ClickHouse error code 516")
 
-    with pytest.raises(StoreError, match="error code 516: the server refused these credentials"):
+    with pytest.raises(StoreError, match="error code 516: the server refused this user"):
         open_store("http://127.0.0.1:8123/db", opener=refusing)
 
 
