@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -181,12 +181,38 @@ def spans(store: Store, q: Mapping[str, str], tenant: str) -> dict[str, Any]:
               "provider": single("provider", q), "trace_id": trace_id_param(q.get("trace_id", ""), allow_empty=True),
               "limit": parse_int("limit", q.get("limit"), 100, 1, 10_000),
               "offset": parse_int("offset", q.get("offset"), 0, 0, 10_000_000)}
-    return {"rows": [jsonable(r) for r in store.query("spans_list", params)]}
+    return {"rows": [jsonable(r) for r in newest_spans(store, params)]}
+
+
+# Windows a newest-first span listing reads backwards from now, each only if the ones after it did
+# not fill the page: a drill-down over 30 days reads the last hour, not the month.
+NEWEST_WINDOWS = (timedelta(hours=1), timedelta(hours=6), timedelta(days=1), timedelta(days=7), timedelta(days=31))
+
+
+def newest_spans(store: Store, params: dict[str, Any], now: datetime | None = None) -> list[dict[str, Any]]:
+    """`spans_list` rows for params' [since, until), newest first, `limit` after `offset`: read in
+    disjoint time windows from the newest back, so a page of recent spans never scans the range."""
+    since, until = params["since"], params["until"]
+    want = params["limit"] + params["offset"]
+    now = now or datetime.now(UTC)
+    bounds = [until] + [max(since, min(until, now - w)) for w in NEWEST_WINDOWS] + [since]
+    rows: list[dict[str, Any]] = []
+    for hi, lo in zip(bounds, bounds[1:]):
+        if lo >= hi:
+            continue
+        rows += store.query("spans_list", {**params, "since": lo, "until": hi, "limit": want - len(rows), "offset": 0})
+        if len(rows) >= want:
+            break
+    return rows[params["offset"]:want]
 
 
 def trace(store: Store, q: Mapping[str, str], tenant: str, trace_id: str) -> dict[str, Any]:
     params = {**scope({}, tenant), "tier": "", "model": "", "provider": "",
               "trace_id": trace_id_param(trace_id), "limit": 10_000, "offset": 0}
+    found = store.query("trace_bounds", {"tenant": tenant, "trace_id": params["trace_id"]})
+    if found and found[0]["spans"]:  # read only the trace's own time range (a bloom-filter lookup)
+        params["since"] = found[0]["first_start"].replace(tzinfo=UTC)
+        params["until"] = found[0]["last_start"].replace(tzinfo=UTC) + timedelta(microseconds=1)
     rows = sorted(store.query("spans_list", params), key=lambda r: (r["start_time"], r["span_id"]))
     priced = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
     return {"trace_id": params["trace_id"], "spans": [jsonable(r) for r in rows],

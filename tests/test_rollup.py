@@ -189,3 +189,17 @@ def test_the_api_reads_the_rollup_for_clean_hours(collector):
         store.execute("rollup_mark_hours", {"tenants": ["default"], "hours": [hour]})
         rollup.refresh(store)
     assert api.spend(store, {**q, "by": "role"}, "default")["total"] == before
+
+
+@pytest.mark.parametrize("limit,offset", [(1, 0), (25, 0), (100, 40), (500, 120), (10_000, 0)])
+def test_newest_spans_read_in_windows_equal_one_query(collector, limit, offset):
+    """Windows cut through the data (now = the end of the data): pages that straddle windows, and
+    a page larger than everything, equal a single spans_list query over the whole range."""
+    store = collector.collector.store
+    params = {**api.scope({"since": "2026-11-09T00:00:00Z"}, "default"), "tier": "", "model": "", "provider": "",
+              "trace_id": "", "limit": limit, "offset": offset}
+    whole = store.query("spans_list", params)
+    windowed = api.newest_spans(store, params, now=datetime(2026, 11, 11, 23, 30, tzinfo=UTC))
+    assert [r["span_id"] for r in windowed] == [r["span_id"] for r in whole]
+    assert len(whole) == min(limit, max(0, api.spend(store, {"since": "2026-11-09T00:00:00Z"}, "default")
+                                        ["total"]["spans"] - offset))
