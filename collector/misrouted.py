@@ -17,7 +17,7 @@ Calls whose actual or target price is unknown are counted, never priced at $0.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from statistics import NormalDist
@@ -57,33 +57,54 @@ class Target:
     provider: str
 
 
-@dataclass(frozen=True)
+_TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
 class Calls:
-    """The calls of one (role, tier, model, provider), column-wise, as read from the store."""
+    """The calls of one (role, tier, model, provider): summed per hour (`hourly`), and one by one
+    (`table`, read from the store only when a target's price is not one linear price for all time)."""
 
-    role: str
-    tier: str
-    model: str
-    provider: str
-    table: pa.Table
+    def __init__(self, role: str, tier: str, model: str, provider: str, hourly: pa.Table,
+                 fetch: Callable[[], pa.Table]) -> None:
+        self.role, self.tier, self.model, self.provider = role, tier, model, provider
+        self.hourly = hourly
+        self._fetch = fetch
+        self._table: pa.Table | None = None
+        self.calls = int(pc.sum(hourly["calls"]).as_py() or 0)
+        self.cost_usd = _sum(hourly["cost_usd"])
 
-    def reprice(self, pricer: Pricer, target: Target) -> tuple[pa.Array, np.ndarray]:
-        t, n = self.table, self.table.num_rows
-        priced = pricer.price([target.model] * n, [target.provider] * n, t["start_ns"].to_numpy(),
-                              *(t[k].to_numpy().astype(np.int64) for k in
-                                ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")))
-        return priced.cost_usd, priced.priced
+    @property
+    def table(self) -> pa.Table:
+        if self._table is None:
+            self._table = self._fetch()
+        return self._table
 
     def saving(self, pricer: Pricer, target: Target) -> dict[str, Any]:
         """Actual vs target cost over the calls both price; the others are counted as unpriced."""
-        target_cost, target_priced = self.reprice(pricer, target)
-        both = pa.array(self.table["priced"].to_numpy() & target_priced)
-        cost = _sum(pc.filter(self.table["cost_usd"], both))
-        moved = _sum(pc.filter(target_cost, both))
-        repriced = int(pc.sum(both).as_py() or 0)
+        if pricer.constant_linear(target.model, target.provider):
+            cost, moved, repriced = self._saving_hourly(pricer, target)
+        else:
+            cost, moved, repriced = self._saving_per_call(pricer, target)
         return {"target_tier": target.tier, "target_model": target.model, "target_provider": target.provider,
-                "repriced_calls": repriced, "unpriced_calls": self.table.num_rows - repriced,
+                "repriced_calls": repriced, "unpriced_calls": self.calls - repriced,
                 "repriced_cost_usd": cost, "target_cost_usd": moved, "saving_usd": cost - moved}
+
+    def _saving_hourly(self, pricer: Pricer, target: Target) -> tuple[Decimal, Decimal, int]:
+        """One linear price: the target cost of an hour's calls is that price times their token sums."""
+        h, n = self.hourly, self.hourly.num_rows
+        priced = pricer.price([target.model] * n, [target.provider] * n, h["start_ns"].to_numpy(),
+                              *(h[k].to_numpy().astype(np.int64) for k in _TOKENS))
+        if not priced.priced.any():
+            return Decimal(0), Decimal(0), 0
+        return self.cost_usd, _sum(priced.cost_usd), int(pc.sum(h["priced_calls"]).as_py() or 0)
+
+    def _saving_per_call(self, pricer: Pricer, target: Target) -> tuple[Decimal, Decimal, int]:
+        t, n = self.table, self.table.num_rows
+        priced = pricer.price([target.model] * n, [target.provider] * n, t["start_ns"].to_numpy(),
+                              *(t[k].to_numpy().astype(np.int64) for k in _TOKENS))
+        both = pa.array(t["priced"].to_numpy() & priced.priced)
+        return (_sum(pc.filter(t["cost_usd"], both)), _sum(pc.filter(priced.cost_usd, both)),
+                int(pc.sum(both).as_py() or 0))
 
 
 def _sum(values: pa.Array | pa.ChunkedArray) -> Decimal:
@@ -194,21 +215,25 @@ def _groups(store: Store, params: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _calls(store: Store, params: Mapping[str, Any]) -> list[Calls]:
-    table = store.query_arrow("misrouted_calls", params)
+    table = store.query_arrow("misrouted_hours", params)
     if table.num_rows == 0:
         return []
     keys = list(zip(*(table[k].to_pylist() for k in ("role", "tier", "model", "provider"))))
     bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
-    return [Calls(*keys[a], table.slice(a, b - a)) for a, b in zip(bounds, bounds[1:])]
+
+    def fetch(role: str, tier: str, model: str, provider: str) -> Callable[[], pa.Table]:
+        one = {**params, "roles": [role], "tiers": [tier], "model": model, "provider": provider}
+        return lambda: store.query_arrow("misrouted_calls", one)
+
+    return [Calls(*keys[a], table.slice(a, b - a), fetch(*keys[a])) for a, b in zip(bounds, bounds[1:])]
 
 
 def _row(kind: str, c: Calls, found: dict[str, Any] | None, quality: Mapping[str, Any], reason: str,
          q: Mapping[str, Any], target_tier: str) -> dict[str, Any]:
-    actual = _sum(c.table["cost_usd"].drop_null())
     row: dict[str, Any] = {"kind": kind, "role": c.role, "tier": c.tier, "model": c.model, "provider": c.provider,
-                           "calls": c.table.num_rows, "cost_usd": actual}
+                           "calls": c.calls, "cost_usd": c.cost_usd}
     row.update(found or {"target_tier": target_tier, "target_model": None, "target_provider": None,
-                         "repriced_calls": 0, "unpriced_calls": c.table.num_rows,
+                         "repriced_calls": 0, "unpriced_calls": c.calls,
                          "repriced_cost_usd": None, "target_cost_usd": None, "saving_usd": None})
     row.update({k: quality[k] for k in ("quality_n", "quality_mean", "quality_low", "quality_high",
                                         "quality_floor", "meets_floor")})

@@ -222,6 +222,18 @@ class Pricer:
             found = self._by_minute[key] = self.resolve(model, provider, datetime.fromtimestamp(minute * 60, UTC))
         return found
 
+    def constant_linear(self, model: str, provider: str) -> bool:
+        """True when (model, provider) has one linear price for all time (or none: always unpriced),
+        so the cost of many calls is that price times their summed tokens, exactly. False for
+        overrides (they start at a time), price history, time-of-day and context-tiered prices."""
+        if any(o.model == model for o in self.overrides):
+            return False
+        found = _find_model(model, provider) if model else None
+        if found is None:
+            return True
+        prices = found[1].prices
+        return isinstance(prices, ModelPrice) and _linear(prices) is not None
+
     def resolve(self, model: str, provider: str, when: datetime) -> LinearPrice | TieredPrice | None:
         """What prices one span at `when`: linear, tiered by input size, or None (unpriced)."""
         for o in self.overrides:

@@ -220,3 +220,42 @@ def test_endpoint_over_http(tmp_path, monkeypatch):
         with pytest.raises(ApiError, match="routing policy: .*unknown tier"):
             api.get("misrouted")
         api.close()
+
+
+def test_hourly_repricing_equals_per_call_repricing(tmp_path):
+    """The fast path (token sums per hour x one linear price) and the per-call path give the same
+    saving to the last decimal, on calls with random tokens over many hours, some unpriced; targets
+    whose price is not one linear price for all time (context tiers, time of day) take the per-call path."""
+    import numpy as np
+
+    from tierscope.collector.misrouted import Target, _calls
+    from tierscope.collector.api import scope
+
+    store = Store(f"chdb:{tmp_path / 'store'}")
+    store.migrate()
+    rng = np.random.default_rng(3)
+    rows = Normalized()
+    for model, provider in (("gpt-4o", "openai"), ("claude-sonnet-4-5", "anthropic"), ("in-house", "acme")):
+        before = rows.span_count
+        add_calls(rows, 300, "worker", "frontier", model, provider)
+        for i in range(before, rows.span_count):
+            rows.spans["start_time"][i] = JUNE + int(rng.integers(0, 72 * 3600)) * 1_000_000_000
+            rows.spans["input_tokens"][i] = int(rng.integers(1, 400_000))
+            rows.spans["output_tokens"][i] = int(rng.integers(1, 5_000))
+            rows.spans["cache_read_tokens"][i] = int(rng.integers(0, rows.spans["input_tokens"][i] // 2 + 1))
+    store.insert("llm_spans", spans_table(rows, "default", Pricer(), time.time_ns() // 1000))
+    pricer = Pricer()
+    groups = _calls(store, {**scope({}, "default"), "tiers": ["frontier"], "model": "", "provider": ""})
+    assert [(c.model, c.calls) for c in groups] == [("claude-sonnet-4-5", 300), ("gpt-4o", 300), ("in-house", 300)]
+    targets = [Target("small", "gpt-4o-mini", "openai"), Target("mid", "claude-3-5-haiku-latest", "anthropic"),
+               Target("small", "unknown-model", "acme")]
+    for c in groups:
+        assert c.hourly.num_rows < c.calls  # summed per hour
+        for t in targets:
+            assert pricer.constant_linear(t.model, t.provider)
+            assert c._saving_hourly(pricer, t) == c._saving_per_call(pricer, t), (c.model, t.model)
+    assert not pricer.constant_linear("gemini-2.5-pro", "google")  # context-tiered
+    assert not pricer.constant_linear("deepseek-chat", "deepseek")  # time-of-day prices
+    assert groups[0]._saving_per_call(pricer, targets[0])[2] == 300  # every priced call repriced
+    assert groups[2]._saving_hourly(pricer, targets[0]) == (Decimal(0), Decimal(0), 0)  # unpriced actuals
+    store.close()

@@ -22,4 +22,6 @@ WHERE tenant = {tenant:String}
   AND (empty({services:Array(String)}) OR has({services:Array(String)}, service))
   AND (empty({environments:Array(String)}) OR has({environments:Array(String)}, environment))
   AND has({tiers:Array(String)}, tier)
+  AND ({model:String} = '' OR model = {model:String})
+  AND ({provider:String} = '' OR provider = {provider:String})
 ORDER BY role, tier, model, provider, start_time, trace_id, span_id
