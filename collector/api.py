@@ -164,16 +164,21 @@ def spend(store: Store, q: Mapping[str, str], tenant: str) -> dict[str, Any]:
 
 
 def spend_timeseries(store: Store, q: Mapping[str, str], tenant: str) -> dict[str, Any]:
-    split = q.get("split", "role")
-    if split not in (*DIMENSIONS, ""):
-        raise BadParameter(f"split must be one of {', '.join(DIMENSIONS)} or empty")
+    text = q.get("split", "role")
+    splits = parse_list("split", text, DIMENSIONS) if text else []
+    if len(splits) > 2:
+        raise BadParameter("split names at most two dimensions, e.g. role,tier")
+    split, split2 = (splits + ["", ""])[:2]
     params = {**scope(q, tenant), "bucket": parse_choice("bucket", q.get("bucket"), BUCKETS, "hour"),
-              "split": split, "tz": timezone_name(q.get("tz"))}
+              "split": split, "split2": split2, "tz": timezone_name(q.get("tz"))}
     aligned = rollup.hour_aligned(params["tz"], (params["since"], params["until"]))
-    rows = rollup.finish_quality(rollup.read(store, "spend_timeseries", params, ("bucket", "series"),
+    rows = rollup.finish_quality(rollup.read(store, "spend_timeseries", params, ("bucket", "series", "series2"),
                                              rollup.add(_SERIES_SUMS), use_rollup=aligned))
-    rows.sort(key=lambda r: (r["bucket"], r["series"]))
-    return {"bucket": params["bucket"], "split": split, "rows": [jsonable(r) for r in rows]}
+    rows.sort(key=lambda r: (r["bucket"], r["series"], r["series2"]))
+    if not split2:
+        for r in rows:
+            del r["series2"]
+    return {"bucket": params["bucket"], "split": ",".join(splits), "rows": [jsonable(r) for r in rows]}
 
 
 def spans(store: Store, q: Mapping[str, str], tenant: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from tierscope.dashboard import charts, filters
 from tierscope.dashboard.data import fetch, nothing_in_scope
-from tierscope.dashboard.transforms import auto_bucket, count_text, label, md_code, quality_matrix, timeseries_frame
+from tierscope.dashboard.transforms import auto_bucket, count_text, label, quality_matrix, timeseries_frame
 
 MAX_ROLES = 8
 scope = filters.current()
@@ -33,9 +33,12 @@ st.plotly_chart(charts.quality_heatmap(means, counts), key="quality_heatmap")
 roles = sorted({r["role"] for r in graded if r["role"]}, key=lambda role: -sum(r["quality_n"] for r in graded if r["role"] == role))
 options = fetch("filters", "filters", **params)
 bucket = auto_bucket(scope.since, scope.until, options["first_span"], options["last_span"])
+shown = roles[:MAX_ROLES]
+series = fetch("spend/timeseries", "quality over time", bucket=bucket, split="role,tier",
+               **{**params, "role": params["role"] or shown})["rows"]  # one request for every role shown
 frames = []
-for role in roles[:MAX_ROLES]:
-    rows = fetch("spend/timeseries", f"quality of {md_code(label(role))}", bucket=bucket, split="tier", **{**params, "role": [role]})["rows"]
+for role in shown:
+    rows = [{**r, "series": r["series2"]} for r in series if r["series"] == role]
     frames.append(timeseries_frame(rows, "Quality").assign(role=label(role)))
 st.plotly_chart(charts.quality_over_time(pd.concat(frames, ignore_index=True)), key="quality_over_time")
 if len(roles) > MAX_ROLES:

@@ -112,8 +112,8 @@ def snapshot(store: Store, use_rollup: bool) -> list:
             out.append(api.spend(store, {**q, "by": "role,tier,model,team"}, "default"))
             out.append(api.filters(store, q, "default"))
             for tz in ("UTC", "Europe/Paris", "Asia/Kolkata"):
-                for bucket in ("hour", "day"):
-                    out.append(api.spend_timeseries(store, {**q, "bucket": bucket, "split": "model", "tz": tz},
+                for bucket, split in (("hour", "model"), ("day", "model"), ("day", "role,tier")):
+                    out.append(api.spend_timeseries(store, {**q, "bucket": bucket, "split": split, "tz": tz},
                                                     "default"))
             out.append(_groups(store, api.scope(q, "default")))
         return out
@@ -203,3 +203,18 @@ def test_newest_spans_read_in_windows_equal_one_query(collector, limit, offset):
     assert [r["span_id"] for r in windowed] == [r["span_id"] for r in whole]
     assert len(whole) == min(limit, max(0, api.spend(store, {"since": "2026-11-09T00:00:00Z"}, "default")
                                         ["total"]["spans"] - offset))
+
+
+def test_two_way_timeseries_split_sums_to_the_one_way_split(collector):
+    store = collector.collector.store
+    q = {"since": "2026-11-09T03:17:00Z", "bucket": "day"}
+    two = api.spend_timeseries(store, {**q, "split": "role,tier"}, "default")
+    one = api.spend_timeseries(store, {**q, "split": "role"}, "default")
+    assert two["split"] == "role,tier" and {r["series2"] for r in two["rows"]} >= {"frontier", "small"}
+    summed: dict = {}
+    for r in two["rows"]:
+        key = (r["bucket"], r["series"])
+        summed[key] = summed.get(key, Decimal(0)) + Decimal(r["cost_usd"])
+    assert summed == {(r["bucket"], r["series"]): Decimal(r["cost_usd"]) for r in one["rows"]}
+    with pytest.raises(api.BadParameter):
+        api.spend_timeseries(store, {**q, "split": "role,tier,model"}, "default")

@@ -1,5 +1,6 @@
 -- Spend over time in {bucket} buckets ('hour', 'day', 'week' or 'month', in time zone {tz}), split by
--- one dimension {split} ('role', 'tier', 'model', 'team', 'provider', 'service' or '' for none).
+-- one dimension {split} ('role', 'tier', 'model', 'team', 'provider', 'service' or '' for none) and
+-- optionally a second, {split2} (same choices; '' for none).
 SELECT
     multiIf({bucket:String} = 'hour', toStartOfHour(start_time, {tz:String}),
             {bucket:String} = 'day', toDateTime(toStartOfDay(start_time, {tz:String}), {tz:String}),
@@ -8,6 +9,9 @@ SELECT
     multiIf({split:String} = 'role', role, {split:String} = 'tier', tier, {split:String} = 'model', model,
             {split:String} = 'team', team, {split:String} = 'provider', provider,
             {split:String} = 'service', service, '') AS series,
+    multiIf({split2:String} = 'role', role, {split2:String} = 'tier', tier, {split2:String} = 'model', model,
+            {split2:String} = 'team', team, {split2:String} = 'provider', provider,
+            {split2:String} = 'service', service, '') AS series2,
     count() AS spans,
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
@@ -20,6 +24,6 @@ FROM v_spans(
     tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
     roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
     environments = {environments:Array(String)})
-GROUP BY bucket, series
-ORDER BY bucket, series
+GROUP BY bucket, series, series2
+ORDER BY bucket, series, series2
 SETTINGS prefer_column_name_to_alias = 1

@@ -8,6 +8,9 @@ SELECT
     multiIf({split:String} = 'role', role, {split:String} = 'tier', tier, {split:String} = 'model', model,
             {split:String} = 'team', team, {split:String} = 'provider', provider,
             {split:String} = 'service', service, '') AS series,
+    multiIf({split2:String} = 'role', role, {split2:String} = 'tier', tier, {split2:String} = 'model', model,
+            {split2:String} = 'team', team, {split2:String} = 'provider', provider,
+            {split2:String} = 'service', service, '') AS series2,
     sum(spans) AS spans,
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
@@ -27,5 +30,5 @@ WHERE tenant = {tenant:String}
   AND (empty({teams:Array(String)}) OR has({teams:Array(String)}, team))
   AND (empty({services:Array(String)}) OR has({services:Array(String)}, service))
   AND (empty({environments:Array(String)}) OR has({environments:Array(String)}, environment))
-GROUP BY bucket, series
+GROUP BY bucket, series, series2
 SETTINGS prefer_column_name_to_alias = 1
