@@ -21,6 +21,8 @@ _NANO = Decimal("0.000000001")
 
 def logged_arms(store: Store, window: Mapping[str, Any]) -> tuple[list[LoggedArm], list[str]]:
     """The window's logged decisions as ``LoggedArm`` sums, and the policy versions that made them."""
+    if not store.query("offpolicy_any", {k: window[k] for k in ("tenant", "since", "until")})[0]["routed"]:
+        return [], []
     rows = store.query("offpolicy_decisions", window)
     arms = [LoggedArm(role=r["role"], model=r["model"], propensity=float(r["propensity"]),
                       decisions=int(r["decisions"]), priced=int(r["priced"]), cost_sum=float(r["cost_sum"]),
