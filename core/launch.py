@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -44,6 +45,9 @@ def run_up(settings: Settings, workload: bool) -> None:
         threading.Thread(target=run_workload, args=(api_url, settings, stop), daemon=True,
                          name="tierscope-demo").start()
         click.echo("demo       sending a multi-role agent workload through the real shims (Ctrl-C stops)")
+    # SIGTERM (docker stop, systemd, a test's terminate()) shuts down like Ctrl-C: without this
+    # the default handler exits at once and leaves the Streamlit child running.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while dashboard.poll() is None and ApiClient(api_url).healthy():
             time.sleep(1)
@@ -57,3 +61,7 @@ def run_up(settings: Settings, workload: bool) -> None:
         except subprocess.TimeoutExpired:
             dashboard.kill()
         collector.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

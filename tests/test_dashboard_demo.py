@@ -55,13 +55,17 @@ def demo(tmp_path_factory) -> Iterator[dict[str, str]]:
             assert time.monotonic() < deadline, f"the demo's history was not in within 240 s; see {log.name}"
             time.sleep(1)
         yield {"api": api_url, "url": url}
-    finally:
+    finally:  # SIGTERM: the demo stops its dashboard and collector (checked below: no orphan left)
         process.terminate()
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+        deadline = time.monotonic() + 15
+        while _up(f"{url}/_stcore/health") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _up(f"{url}/_stcore/health"), "tierscope demo left its dashboard running after SIGTERM"
 
 
 def _up(url: str) -> bool:
