@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 # ACCESS_DENIED (no right to run the migrations), AUTHENTICATION_FAILED. A server that answers with
 # these is up and refusing us.
 _REFUSALS = re.compile(r"\b[Cc]ode:? (164|192|194|497|516)\b|AUTHENTICATION_FAILED|Authentication failed")
-
-
 _OS_ERROR = re.compile(r"\[Errno -?\d+\] [^\"')(]+|timed out|Name or service not known")
 
 
@@ -113,6 +111,8 @@ class ReconnectingStore:
             return
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy, pickle and friends probe for these: not store calls
+            raise AttributeError(name)
         store = self._store
         if store is None:
             raise StoreUnavailable(self.reason())
