@@ -84,6 +84,8 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=4_000)
     parser.add_argument("--every", type=float, default=2.0)
     parser.add_argument("--tag", default="", help="label for the CSV name (the knob under test)")
+    parser.add_argument("--purge-every", type=float, default=0,
+                        help="run SYSTEM JEMALLOC PURGE this often (seconds; 0: never), to test releasing dirty pages")
     parser.add_argument("--horizontal", action="store_true",
                         help="undo migration 0005 (ClickHouse's default merge algorithm), for an A/B comparison")
     args = parser.parse_args()
@@ -100,15 +102,31 @@ def main() -> int:
                       "vertical_merge_algorithm_min_columns_to_activate")
     rows: list[dict[str, float]] = []
     done = threading.Event()
+    # Which store call is running when RSS is read (the probe's own queries wait for the store lock,
+    # so a query's transient memory shows only in RSS): the writer and rollup call these wrappers.
+    inflight: list[str] = []
+    probe = type("Probe", (), {"rows": staticmethod(store.rows), "command": staticmethod(store.command)})()
+
+    def traced(name: str, call):
+        def run(*args, **kwargs):
+            inflight.append(f"{name}:{args[0]}" if name in ("insert", "execute", "query") else name)
+            try:
+                return call(*args, **kwargs)
+            finally:
+                inflight.pop()
+        return run
+
+    for name in ("insert", "execute", "query", "query_arrow", "command", "rows"):
+        setattr(store, name, traced(name, getattr(store, name)))
 
     def engine() -> dict[str, float]:
-        tracked = store.rows("SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'")[0][0]
-        merges = store.rows("SELECT count(), sum(memory_usage) FROM system.merges")[0]
-        parts = store.rows("SELECT count() FROM system.parts WHERE active AND database = currentDatabase()")[0][0]
-        for big in store.rows("SELECT table, num_parts, rows_read, total_size_bytes_compressed, merge_algorithm, "
+        tracked = probe.rows("SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'")[0][0]
+        merges = probe.rows("SELECT count(), sum(memory_usage) FROM system.merges")[0]
+        parts = probe.rows("SELECT count() FROM system.parts WHERE active AND database = currentDatabase()")[0][0]
+        for big in probe.rows("SELECT table, num_parts, rows_read, total_size_bytes_compressed, merge_algorithm, "
                               "memory_usage FROM system.merges WHERE memory_usage > 50000000"):
             print("  big merge:", big, flush=True)
-        stats = store.rows("SELECT * FROM system.jemalloc_stats")[0][0]
+        stats = probe.rows("SELECT * FROM system.jemalloc_stats")[0][0]
         je = {k: int(v) / (1 << 20) for k, v in _JE_SUMMARY.search(stats).groupdict().items()}
         return {**je, "ch_tracked": tracked / (1 << 20), "merges": merges[0], "merge_mem": (merges[1] or 0) / (1 << 20),
                 "parts": parts}
@@ -116,13 +134,16 @@ def main() -> int:
     def sample(began: float) -> None:
         while not done.wait(args.every):
             pid = os.getpid()
+            running = "/".join(inflight) or "-"
             row = {"t": time.monotonic() - began, "rss": status_kib(pid, "VmRSS") / 1024,
                    "rss_anon": status_kib(pid, "RssAnon") / 1024, "rss_file": status_kib(pid, "RssFile") / 1024,
                    "py_blocks_k": sys.getallocatedblocks() / 1000,
                    "arrow_pool": pa.total_allocated_bytes() / (1 << 20),
-                   "spans": collector.collector.writer.stats.spans_written}
+                   "spans": collector.collector.writer.stats.spans_written,
+                   "rollup_hours": getattr(collector.collector.rollup, "hours_refreshed", 0)}
             row.update(mallinfo())
             row.update(engine())
+            row["running"] = running
             rows.append(row)
 
     sender = subprocess.Popen([sys.executable, "-c", SENDER, str(HERE), collector.url, str(args.rate),
@@ -132,7 +153,13 @@ def main() -> int:
     began = time.monotonic()
     sampler = threading.Thread(target=sample, args=(began,), daemon=True)
     sampler.start()
-    print(f"probe: {args.rate}/s for {args.minutes:g} min, {'horizontal' if args.horizontal else 'vertical'} merges, arena max {os.environ.get('MALLOC_ARENA_MAX', '-')}, "
+    if args.purge_every:
+        def purge() -> None:
+            while not done.wait(args.purge_every):
+                probe.command("SYSTEM JEMALLOC PURGE")
+
+        threading.Thread(target=purge, daemon=True).start()
+    print(f"probe: {args.rate}/s for {args.minutes:g} min, {'horizontal' if args.horizontal else 'vertical'} merges, purge every {args.purge_every:g}s, arena max {os.environ.get('MALLOC_ARENA_MAX', '-')}, "
           f"arrow pool {pa.default_memory_pool().backend_name}, load {os.getloadavg()[0]:.2f}", flush=True)
     sender.wait()
     done.set()
@@ -146,7 +173,14 @@ def main() -> int:
         writer.writeheader()
         writer.writerows(rows)
     steady = [r for r in rows if r["t"] >= args.minutes * 60 * 0.2]
+    by_call: dict[str, list[float]] = {}
+    for r in steady:
+        by_call.setdefault(r["running"], []).append(r["rss"])
+    for call, rss in sorted(by_call.items(), key=lambda kv: -len(kv[1])):
+        print(f"  RSS while {call}: n={len(rss)} mean {sum(rss) / len(rss):.1f} max {max(rss):.1f}")
     for key in rows[0]:
+        if key == "running":
+            continue
         values = [r[key] for r in steady]
         mean = sum(values) / len(values)
         spread = max(abs(v - mean) for v in values) / mean if mean else 0.0

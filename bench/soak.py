@@ -29,13 +29,15 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=5_000,
                         help="spans/s; the default is about half of the ingest rate measured by `make bench`")
     parser.add_argument("--warmup", type=float, default=0.2, help="share of the run before RSS counts")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="collector environment, e.g. TIERSCOPE_ROLLUP_INTERVAL_S=0 (repeatable)")
     args = parser.parse_args()
     batch = 500
     seconds = args.minutes * 60
     total = int(args.rate * seconds) // batch * batch
     print(f"soak: {total:,} spans at {args.rate:,}/s for {args.minutes:g} min; building bodies...", flush=True)
     bodies = request_bodies(total, batch=batch, seed=11)
-    collector = CollectorProcess().start()
+    collector = CollectorProcess(env=dict(kv.split("=", 1) for kv in args.env)).start()
     samples: list[tuple[float, float]] = []
     load: list[float] = []  # the machine's 1-minute load average beside each sample (it is shared)
     sent = ok = 0
@@ -75,7 +77,8 @@ def main() -> int:
                                                             f"{_mean(steady[len(steady) // 2:]):.0f} MiB"),
             ("machine load (1-min average), min / mean / max", f"{min(load):.1f} / {_mean(load):.1f} / {max(load):.1f} "
                                                                f"on {os.cpu_count()} cores")]
-    table = (f"# tierscope soak — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n| measure | value |\n| --- | --- |\n"
+    title = f"# tierscope soak — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {args.rate:,}/s for {args.minutes:g} min"
+    table = (title + (f" ({', '.join(args.env)})" if args.env else "") + "\n\n| measure | value |\n| --- | --- |\n"
              + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n"
              + f"\nRSS every ~10 s (MiB): {', '.join(f'{rss:.0f}' for _, rss in samples)}\n")
     print("\n" + table)
