@@ -69,6 +69,26 @@ def test_a_store_keyed_the_old_way_is_re_keyed_with_its_rows(tmp_path):
     store.close()
 
 
+def test_the_open_hour_is_left_to_raw_reads(tmp_path):
+    """A refresh recomputes ended hours only; the hour still being written stays dirty (read raw)."""
+    import pyarrow as pa
+
+    store = Store(f"chdb:{tmp_path / 'open'}")
+    store.migrate()
+    now = datetime.now(UTC)
+    open_hour, last_hour = rollup.floor_hour(now), rollup.floor_hour(now) - timedelta(hours=2)
+    starts = [open_hour + timedelta(seconds=1), last_hour + timedelta(minutes=5)]
+    store.command("INSERT INTO llm_spans (tenant, trace_id, span_id, start_time, model, cost_usd, priced) "
+                  "SELECT 'default', toString(number), 'a', {t:Array(DateTime64(9, 'UTC'))}[number + 1], 'm', 1, true "
+                  "FROM numbers(2)", {"t": starts})
+    store.mark_hours(pa.table({"tenant": ["default", "default"],
+                               "start_time": pa.array(starts, pa.timestamp("ns", tz="UTC"))}))
+    assert rollup.refresh(store) == 1
+    assert rollup.dirty_hours(store, "default", last_hour, open_hour + timedelta(hours=1)) == [open_hour]
+    assert api.spend(store, {"by": "model"}, "default")["total"]["spans"] == 2
+    store.close()
+
+
 def spans(seed: int, n: int, low: str, high: str) -> list[dict]:
     rng = np.random.default_rng(seed)
     out = []
@@ -218,3 +238,4 @@ def test_two_way_timeseries_split_sums_to_the_one_way_split(collector):
     assert summed == {(r["bucket"], r["series"]): Decimal(r["cost_usd"]) for r in one["rows"]}
     with pytest.raises(api.BadParameter):
         api.spend_timeseries(store, {**q, "split": "role,tier,model"}, "default")
+
