@@ -9,16 +9,8 @@ SELECT
     sum(spans) AS spans,
     min(first_span) AS first_span,
     max(last_span) AS last_span
-FROM spend_hourly
-WHERE tenant = {tenant:String}
-  AND hour >= {h0:DateTime('UTC')} AND hour < {h1:DateTime('UTC')}
-  AND NOT has({dirty:Array(DateTime('UTC'))}, hour)
-  AND (hour, version) GLOBAL IN (
-      SELECT hour, max(computed_at) FROM rollup_hours
-      WHERE tenant = {tenant:String} AND hour >= {h0:DateTime('UTC')} AND hour < {h1:DateTime('UTC')}
-      GROUP BY hour)
-  AND (empty({roles:Array(String)}) OR has({roles:Array(String)}, role))
-  AND (empty({teams:Array(String)}) OR has({teams:Array(String)}, team))
-  AND (empty({services:Array(String)}) OR has({services:Array(String)}, service))
-  AND (empty({environments:Array(String)}) OR has({environments:Array(String)}, environment))
+FROM v_rollup(
+    tenant = {tenant:String}, h0 = {h0:DateTime('UTC')}, h1 = {h1:DateTime('UTC')},
+    dirty = {dirty:Array(DateTime('UTC'))}, roles = {roles:Array(String)}, teams = {teams:Array(String)},
+    services = {services:Array(String)}, environments = {environments:Array(String)})
 SETTINGS prefer_column_name_to_alias = 1
