@@ -1,6 +1,6 @@
 """Section 4b: how long each dashboard page takes to render in a real browser at 10 M spans.
 
-A real `streamlit run dashboard/app.py` against the query section's collector, driven by Playwright
+The dashboard's Streamlit server, started as `tierscope up` starts it, against the query section's collector, driven by Playwright
 in Debian's chromium. A page counts as rendered when its title is on screen and the app script has
 finished (Streamlit's `data-test-script-state="notRunning"`). One browser session loads the app
 once (that includes downloading and parsing Streamlit's JavaScript), then opens each page from the
@@ -43,7 +43,7 @@ def time_pages(api_url: str, timeout_s: float = 120) -> list[PageTiming]:
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("TIERSCOPE_")}, "TIERSCOPE_API": api_url}
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
+        [sys.executable, "-m", "tierscope.dashboard.serve", "--server.headless", "true",  # as `tierscope up` runs it
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
@@ -97,3 +97,31 @@ def _timed(page, action, title: str, timeout_s: float) -> float:  # noqa: ANN001
     if page.get_by_test_id("stException").count():
         raise RuntimeError(f"{title}: the page raised an exception")
     return elapsed
+
+
+def main() -> None:
+    """Time the pages (and the read API) on a store built earlier by `query.build_store`:
+
+        python bench/pages.py STORE_PATH [--endpoints]
+    """
+    import argparse
+
+    import query
+    from collector_process import CollectorProcess
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("store")
+    parser.add_argument("--endpoints", action="store_true", help="time the read API first, as `make bench` does")
+    parser.add_argument("--trace-id", default="", help="a trace id for the traces/{id} endpoint")
+    args = parser.parse_args()
+    with CollectorProcess(store=args.store, env={"TIERSCOPE_ALERT_INTERVAL_S": "0",
+                                                 "TIERSCOPE_ROLLUP_INTERVAL_S": "0"}) as collector:
+        if args.endpoints:
+            for t in query.time_endpoints(collector, args.trace_id or "0" * 32, budget_s=240):
+                print(f"{t.label:40} p50 {t.p50_ms:7,.0f}  p95 {t.p95_ms:7,.0f} ms  n={t.runs} {t.note}", flush=True)
+        for t in time_pages(collector.url):
+            print(f"{t.page:55} cold {t.cold_ms:7,.0f}  warm {t.warm_ms:7,.0f} ms {t.note}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -102,6 +102,30 @@ def demo(dashboard_port: int | None, **flags: Any) -> None:
     run_up(_settings(dashboard_port=dashboard_port, **flags), workload=True)
 
 
+@main.command()
+@click.option("--api", help="Collector URL to read from [env TIERSCOPE_API, http://127.0.0.1:4318].")
+@click.option("--port", type=int, help="Streamlit port [8501].")
+@click.option("--host", help="Address to bind [127.0.0.1]; another needs TIERSCOPE_DASHBOARD_PASSWORD.")
+def dashboard(api: str | None, port: int | None, host: str | None) -> None:
+    """Run only the dashboard, reading from a collector that runs elsewhere."""
+    import os
+    import subprocess
+
+    from tierscope.collector.auth import LOOPBACK_NAMES
+    from tierscope.launch import dashboard_command
+
+    settings = _settings(api=api, dashboard_port=port, host=host)
+    if settings.host not in LOOPBACK_NAMES and not settings.dashboard_password:
+        raise click.ClickException(f"refusing to serve the dashboard on {settings.host} without a login: set "
+                                   "TIERSCOPE_DASHBOARD_PASSWORD, or bind 127.0.0.1")
+    env = {**os.environ, "TIERSCOPE_API": settings.api}
+    click.echo(f"dashboard  http://{settings.host}:{settings.dashboard_port} reading {settings.api}", err=True)
+    try:
+        sys.exit(subprocess.call(dashboard_command(settings.dashboard_port, settings.host), env=env))
+    except KeyboardInterrupt:
+        pass
+
+
 # --- reading -------------------------------------------------------------------------------------
 def _emit(rows: list[dict[str, Any]], total: dict[str, Any] | None, fmt: str, columns: list[str],
           payload: dict[str, Any]) -> None:

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from importlib import resources
 
 import click
 
@@ -17,12 +16,15 @@ from tierscope.settings import Settings
 
 
 def start_dashboard(settings: Settings, api_url: str) -> subprocess.Popen:
-    app = resources.files("tierscope.dashboard").joinpath("app.py")
     env = {**os.environ, "TIERSCOPE_API": api_url}
-    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
-               "--server.port", str(settings.dashboard_port), "--server.address", settings.host,
-               "--browser.gatherUsageStats", "false"]
-    return subprocess.Popen(command, env=env)
+    return subprocess.Popen(dashboard_command(settings.dashboard_port, settings.host), env=env)
+
+
+def dashboard_command(port: int, host: str) -> list[str]:
+    """Streamlit serving the dashboard, warmed up (tierscope.dashboard.serve) so the first visitor
+    does not wait for pandas and plotly to load."""
+    return [sys.executable, "-m", "tierscope.dashboard.serve", "--server.headless", "true",
+            "--server.port", str(port), "--server.address", host, "--browser.gatherUsageStats", "false"]
 
 
 def run_up(settings: Settings, workload: bool) -> None:

@@ -1,4 +1,4 @@
-"""tierscope dashboard: `streamlit run dashboard/app.py` (or `tierscope dashboard`).
+"""tierscope dashboard: `tierscope dashboard` (or `streamlit run dashboard/app.py`, without the warm-up).
 
 Reads everything from the collector's read API at TIERSCOPE_API (default http://127.0.0.1:4318).
 This script draws the shared sidebar filters, then runs the chosen page.
@@ -11,10 +11,9 @@ from pathlib import Path
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-from tierscope.client import ApiError
 from tierscope.dashboard import filters
 from tierscope.dashboard.access import login, unlocked
-from tierscope.dashboard.data import api_url, load, no_spans_yet, show_error
+from tierscope.dashboard.data import api_url, no_spans_yet
 
 HERE = Path(__file__).parent
 
@@ -47,12 +46,7 @@ if not unlocked():  # TIERSCOPE_DASHBOARD_PASSWORD is set and this session has n
 navigation = st.navigation(sections)
 
 st.sidebar.caption(f"Collector: {api_url()}")
-try:
-    anything = load("filters")["spans"]
-except ApiError as exc:
-    show_error("anything", exc)
-if not anything:
+if filters.sidebar() is None:
     no_spans_yet()
     st.stop()
-filters.sidebar()
 navigation.run()

@@ -62,8 +62,11 @@ def time_range(choice: str, custom: tuple[date, ...] = (), now: datetime | None 
     return (hour - span).isoformat(), ""
 
 
-def sidebar() -> Scope:
-    """Draw the filters and remember the chosen scope for the page."""
+def sidebar() -> Scope | None:
+    """Draw the filters and remember the chosen scope for the page; None when the collector has no
+    spans at all (the caller shows how to send some). The range's filter values answer that
+    question too, so the usual run asks the collector once; all time is asked only when the range
+    is empty."""
     bar = st.sidebar
     bar.header("Filters")
     choice = bar.selectbox("Time range", [*RANGES, CUSTOM], index=list(RANGES).index(DEFAULT_RANGE), key="f_range")
@@ -73,6 +76,10 @@ def sidebar() -> Scope:
         custom = tuple(bar.date_input("From – to (UTC)", (today - timedelta(days=7), today), key="f_dates"))
     since, until = time_range(choice, custom)
     options = fetch("filters", "filters", since=since, until=until)
+    if not options["spans"]:
+        anywhere = fetch("filters", "filters") if since or until else options
+        if not anywhere["spans"]:
+            return None
     picked = {}
     for name, plural in (("team", "teams"), ("service", "services"), ("environment", "environments"),
                          ("role", "roles")):

@@ -9,8 +9,8 @@ from tierscope.dashboard import charts, filters
 from tierscope.dashboard.data import fetch, nothing_in_scope
 from tierscope.dashboard.drilldown import spans_and_trace
 from tierscope.dashboard.transforms import (
-    auto_bucket, count_text, md_code, money_text, quality_text, row_label, spend_frame, timeseries_frame,
-    top_frame, unpriced_models,
+    auto_bucket, count_text, md_code, money_text, quality_text, regroup, row_label, spend_frame,
+    timeseries_frame, top_frame, unpriced_models,
 )
 
 DIMS = ["role", "tier", "model"]
@@ -31,7 +31,7 @@ b.metric("Calls", count_text(total["spans"]))
 c.metric("Tokens", count_text(total["input_tokens"] + total["output_tokens"]))
 d.metric("Mean quality", quality_text(total["quality_mean"]), help=f"{total['quality_n']:,} graded calls")
 e.metric("Unpriced calls", count_text(total["unpriced_spans"]))
-by_model = fetch("spend", "spend by model", by=["model"], **params)["rows"]
+by_model = regroup(grouped["rows"], ["model"])  # one request serves every grouping on the page
 if total["unpriced_spans"]:
     st.warning(f"**{total['unpriced_spans']:,} calls ({total['unpriced_tokens']:,} tokens) have no known price** "
                f"and are not in the spend above: {', '.join(map(md_code, unpriced_models(by_model)))}. "
@@ -50,7 +50,7 @@ series = fetch("spend/timeseries", "spend over time", bucket=bucket, split=split
 st.plotly_chart(charts.over_time(timeseries_frame(series, metric), metric, split), key="spend_chart")
 
 top_roles, top_models = st.columns(2)
-by_role = fetch("spend", "spend by role", by=["role"], **params)["rows"]
+by_role = regroup(grouped["rows"], ["role"])
 top_roles.plotly_chart(charts.top_bars(top_frame(by_role, "role"), "Top roles by spend"), key="top_roles")
 top_models.plotly_chart(charts.top_bars(top_frame(by_model, "model"), "Top models by spend"), key="top_models")
 

@@ -80,6 +80,32 @@ def spend_text(row: Mapping[str, Any]) -> str:
     return money_text(row["cost_usd"])
 
 
+_SUMMED = ("spans", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+           "unpriced_spans", "unpriced_tokens", "quality_n")
+
+
+def regroup(rows: Iterable[Mapping[str, Any]], dims: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows of GET spend grouped by more dimensions, summed up to `dims` (e.g. role x tier x model ->
+    model), so a page needs one request rather than one per grouping. Counts and money are exact
+    (Decimal); quality means are re-weighted by their sample counts. Dearest first, as the API orders."""
+    out: dict[tuple, dict[str, Any]] = {}
+    for r in rows:
+        key = tuple(r[d] for d in dims)
+        into = out.get(key)
+        if into is None:
+            out[key] = into = {**{d: r[d] for d in dims}, **{k: 0 for k in _SUMMED}, "cost_usd": Decimal(0),
+                               "_quality": 0.0}
+        for k in _SUMMED:
+            into[k] += r.get(k, 0)
+        into["cost_usd"] += dec(r["cost_usd"])
+        if r["quality_n"]:
+            into["_quality"] += r["quality_mean"] * r["quality_n"]
+    for row in out.values():
+        weighted = row.pop("_quality")
+        row["quality_mean"] = weighted / row["quality_n"] if row["quality_n"] else None
+    return sorted(out.values(), key=lambda r: (-r["cost_usd"], -r["spans"], *(str(r[d]) for d in dims)))
+
+
 def spend_frame(rows: Iterable[Mapping[str, Any]], dims: Sequence[str]) -> pd.DataFrame:
     """Grouped spend rows (GET spend) as a display table, in the API's order (most spend first)."""
     records = []

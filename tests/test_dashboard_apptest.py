@@ -25,7 +25,7 @@ from tierscope.collector.server import BackgroundCollector
 from tierscope.dashboard.filters import CUSTOM, time_range
 from tierscope.dashboard.month_frames import month_csv, month_lines, month_options, month_parquet
 from tierscope.dashboard.sample_data import SAMPLE_POLICY, sample_traces, send
-from tierscope.dashboard.transforms import auto_bucket, money_text, spend_text
+from tierscope.dashboard.transforms import auto_bucket, money_text, regroup, spend_text
 from tierscope.settings import Settings
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -92,6 +92,24 @@ def test_spend_page_shows_the_api_numbers(collector, api):
         assert not at.exception
     at.segmented_control(key="spend_split").set_value("model").run()
     assert not at.exception
+
+
+@pytest.mark.parametrize("dims", [["model"], ["role"], ["tier"], ["role", "tier"]])
+def test_regroup_equals_the_api_grouping(collector, api, dims):
+    """The Spend page sums one role x tier x model answer to the other groupings it shows; each must
+    equal what the API returns for that grouping: counts and money exactly, quality to float noise."""
+    fine = api.get("spend", by="role,tier,model")["rows"]
+    coarse = api.get("spend", by=",".join(dims))["rows"]
+    mine = regroup(fine, dims)
+    assert [tuple(r[d] for d in dims) for r in mine] == [tuple(r[d] for d in dims) for r in coarse]
+    for got, want in zip(mine, coarse):
+        assert got["cost_usd"] == Decimal(want["cost_usd"])
+        for key in ("spans", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+                    "reasoning_tokens", "unpriced_spans", "unpriced_tokens", "quality_n"):
+            assert got[key] == want[key], key
+        assert (got["quality_mean"] is None) == (want["quality_mean"] is None)
+        if want["quality_mean"] is not None:
+            assert got["quality_mean"] == pytest.approx(want["quality_mean"], abs=1e-12)
 
 
 def test_spend_drill_down_to_spans_and_trace(collector, api):
