@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from statistics import NormalDist
 from typing import Any
@@ -206,6 +207,12 @@ def _evidence_row(c: Calls, policy: RoutingPolicy, pricer: Pricer, evidence: lis
     return _row("evidence", c, found, e, reason, q, e["tier"])
 
 
+_HOURS_SCHEMA = pa.schema(
+    [(k, pa.string()) for k in ("role", "tier", "model", "provider")] + [("start_ns", pa.int64())]
+    + [(k, pa.uint64()) for k in ("calls", "priced_calls", "input_tokens", "output_tokens", "cache_read_tokens",
+                                  "cache_write_tokens")] + [("cost_usd", pa.decimal128(38, 18))])
+
+
 def _groups(store: Store, params: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Calls, spend and quality per (role, tier, model, provider), from the rollup where current."""
     keys = ("role", "tier", "model", "provider")
@@ -214,8 +221,29 @@ def _groups(store: Store, params: Mapping[str, Any]) -> list[dict[str, Any]]:
     return sorted(rollup.finish_quality(rows), key=lambda r: tuple(r[k] for k in keys))
 
 
+def _hours(store: Store, params: Mapping[str, Any]) -> pa.Table:
+    """misrouted_hours over params' range, clean hours from the rollup (as rollup.read does for
+    dict rows): equal to the raw query's rows, in its order. A rollup hour with a group whose calls
+    are partly priced cannot give the priced calls' tokens, so that hour is read raw too."""
+    since, until = params["since"], params["until"]
+    p = rollup.plan(since, until, ())
+    parts: list[pa.Table] = []
+    if p.h0 is not None:
+        p = rollup.plan(since, until, rollup.dirty_hours(store, params["tenant"], p.h0, p.h1))
+        clean = store.query_arrow("misrouted_hours_rollup", {**params, "h0": p.h0, "h1": p.h1, "dirty": list(p.dirty)})
+        mixed = pc.filter(clean["start_ns"], pc.equal(clean["mixed"], 1)).unique().to_numpy()
+        if len(mixed):
+            clean = clean.filter(pc.invert(pc.is_in(clean["start_ns"], pa.array(mixed))))
+            hours = [datetime.fromtimestamp(ns // 10**9, UTC) for ns in mixed.tolist()]
+            p = rollup.plan(since, until, [*p.dirty, *hours])
+        parts.append(clean.drop_columns(["mixed"]))
+    parts += [store.query_arrow("misrouted_hours", {**params, "since": a, "until": b}) for a, b in p.raw]
+    table = pa.concat_tables([t.cast(_HOURS_SCHEMA) for t in parts])
+    return table.sort_by([(k, "ascending") for k in ("role", "tier", "model", "provider", "start_ns")])
+
+
 def _calls(store: Store, params: Mapping[str, Any]) -> list[Calls]:
-    table = store.query_arrow("misrouted_hours", params)
+    table = _hours(store, params)
     if table.num_rows == 0:
         return []
     keys = list(zip(*(table[k].to_pylist() for k in ("role", "tier", "model", "provider"))))

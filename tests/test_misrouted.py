@@ -259,3 +259,67 @@ def test_hourly_repricing_equals_per_call_repricing(tmp_path):
     assert groups[0]._saving_per_call(pricer, targets[0])[2] == 300  # every priced call repriced
     assert groups[2]._saving_hourly(pricer, targets[0]) == (Decimal(0), Decimal(0), 0)  # unpriced actuals
     store.close()
+
+
+def test_hours_from_the_rollup_equal_the_raw_hours(tmp_path):
+    """Misrouted calls' per-hour token sums come from the hourly rollup for clean hours: equal to the
+    raw query before the rollup is refreshed, after, and with an hour whose calls of one model are
+    partly unpriced (the rollup cannot split their tokens, so that hour alone is read raw)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from tierscope.collector import rollup
+    from tierscope.collector.api import scope
+    from tierscope.collector.misrouted import _HOURS_SCHEMA, _hours
+
+    store = Store(f"chdb:{tmp_path / 'store'}")
+    store.migrate()
+    rng = np.random.default_rng(5)
+    rows = Normalized()
+    for model, provider, tier in (("gpt-4o", "openai", "frontier"), ("in-house", "acme", "frontier"),
+                                  ("o3-mini", "openai", "mid"), ("gpt-4o-mini", "openai", "small")):
+        before = rows.span_count
+        add_calls(rows, 200, "worker", tier, model, provider)
+        for i in range(before, rows.span_count):
+            rows.spans["start_time"][i] = JUNE + int(rng.integers(0, 48 * 3600)) * 1_000_000_000
+            rows.spans["input_tokens"][i] = int(rng.integers(1, 100_000))
+            rows.spans["cache_read_tokens"][i] = int(rng.integers(0, rows.spans["input_tokens"][i] // 2 + 1))
+    store.insert("llm_spans", spans_table(rows, "default", Pricer(), time.time_ns() // 1000))
+    since, until = datetime.fromtimestamp(JUNE // 10**9, UTC), datetime.fromtimestamp(JUNE // 10**9 + 49 * 3600, UTC)
+    params = {**scope({"since": since.isoformat(), "until": until.isoformat()}, "default"), "tiers": ["frontier", "mid"]}
+    raw_calls: list[dict] = []
+    query_arrow = store.query_arrow
+
+    def spy(name: str, p: dict) -> pa.Table:
+        if name == "misrouted_hours":
+            raw_calls.append(p)
+        return query_arrow(name, p)
+
+    store.query_arrow = spy
+
+    def both() -> tuple[pa.Table, pa.Table]:
+        raw_calls.clear()
+        mine = _hours(store, params)
+        reads = len(raw_calls)
+        whole = query_arrow("misrouted_hours", params).cast(_HOURS_SCHEMA)
+        raw_calls[:] = raw_calls[:reads]
+        return mine, whole
+
+    mine, whole = both()  # nothing refreshed: every hour is read raw
+    assert mine.num_rows > 48 and mine.equals(whole) and len(raw_calls) == 1
+    assert rollup.refresh(store) == 48
+    mine, whole = both()
+    assert mine.equals(whole) and raw_calls == []  # all from the rollup
+
+    # Half of one hour's gpt-4o calls lose their price (as a price that starts mid-hour would leave them).
+    hour = datetime.fromtimestamp(JUNE // 10**9 + 5 * 3600, UTC)
+    store.command("INSERT INTO llm_spans SELECT * REPLACE (false AS priced, CAST(NULL, 'Nullable(Decimal(38, 18))') "
+                  "AS cost_usd, span_id || 'u' AS span_id) FROM llm_spans WHERE model = 'gpt-4o' AND "
+                  "toStartOfHour(start_time) = {h:DateTime('UTC')} AND cityHash64(trace_id) % 2 = 0", {"h": hour})
+    store.mark_hours(pa.table({"tenant": ["default"], "start_time": pa.array([hour], pa.timestamp("ns", tz="UTC"))}))
+    assert rollup.refresh(store) == 1
+    mine, whole = both()
+    mixed = store.query_arrow("misrouted_hours_rollup", {**params, "h0": since, "h1": until, "dirty": []})
+    assert pa.compute.sum(mixed["mixed"]).as_py() == 1  # the rollup row of that hour is partly priced
+    assert mine.equals(whole) and [(p["since"], p["until"]) for p in raw_calls] == [(hour, hour + rollup.HOUR)]
+    store.close()
