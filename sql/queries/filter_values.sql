@@ -1,4 +1,5 @@
--- The values each shared dashboard filter can take, for the tenant and time range.
+-- The values each shared dashboard filter can take, for the tenant and time range (no quality, so
+-- no late-quality join).
 SELECT
     arraySort(groupUniqArray(role)) AS roles,
     arraySort(groupUniqArray(team)) AS teams,
@@ -9,7 +10,7 @@ SELECT
     count() AS spans,
     min(start_time) AS first_span,
     max(start_time) AS last_span
-FROM v_spans(
+FROM v_spans_unscored(
     tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
     roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
     environments = {environments:Array(String)})
