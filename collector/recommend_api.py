@@ -58,7 +58,10 @@ def arm_stats(store: Store, q: Mapping[str, Any], tenant: str) -> list[ArmStats]
 def recommend(store: Store, q: Mapping[str, Any], tenant: str) -> dict[str, Any]:
     days = parse_int("window_days", q.get("window_days"), 30, 1, 365)
     now = datetime.now(UTC)
-    window = {**q, "since": q.get("since") or (now - timedelta(days=days)).isoformat(),
+    # The window starts on the hour, as the dashboard's relative ranges do: whole hours come from the
+    # hourly rollup, so only the open hour is read span by span (not a ragged hour at the start too).
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=days)
+    window = {**q, "since": q.get("since") or start.isoformat(),
               "until": q.get("until") or now.isoformat()}
     try:
         target = float(q.get("quality_target", 0.95))
