@@ -298,7 +298,8 @@ def migrate(store: str | None, cluster: str | None, database: str, apply_now: bo
 
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), default="yaml", show_default=True)
-@click.option("--window-days", type=int, default=30, show_default=True, help="Evidence window: the last N days, from the start of the hour N days ago.")
+@click.option("--window-days", type=int, default=30, show_default=True,
+              help="Evidence window: the last N days, from the start of the hour N days ago.")
 @click.option("--quality-target", type=float, default=0.95, show_default=True,
               help="Overall quality to keep, as a share of all-frontier.")
 @click.option("--seed", type=int, default=0, show_default=True)
