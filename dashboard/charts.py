@@ -73,16 +73,3 @@ def quality_heatmap(means: pd.DataFrame, counts: pd.DataFrame) -> go.Figure:
     fig.update_layout(title="Mean quality by role and tier", margin=_LAYOUT["margin"],
                       height=max(240, 60 * len(means.index) + 100))
     return fig
-
-
-def quality_over_time(frame: pd.DataFrame) -> go.Figure:
-    """Quality per tier over time, one small panel per role (frame has a `role` column)."""
-    roles = frame["role"].nunique()
-    frame = frame.assign(role=_as_typed(frame["role"]), series=_as_typed(frame["series"]))
-    fig = px.line(frame, x="bucket", y="value", color="series", facet_col="role", facet_col_wrap=2,
-                  markers=True, hover_data={"n": True}, title="Quality by role and tier over time", **_tiers(frame))
-    fig.update_yaxes(range=_quality_range(frame), title="")
-    fig.update_xaxes(title="")
-    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))  # "role=x=y" -> "x=y"
-    fig.update_layout(**_LAYOUT, height=260 * ((roles + 1) // 2) + 80)
-    return fig

@@ -3,12 +3,13 @@ feedback, offline judges) are already joined to their spans by the collector."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from tierscope.dashboard import charts, filters
 from tierscope.dashboard.data import fetch, nothing_in_scope
-from tierscope.dashboard.transforms import auto_bucket, count_text, label, quality_matrix, timeseries_frame
+from tierscope.dashboard.transforms import (
+    auto_bucket, count_text, label, quality_by_first, quality_matrix, regroup, timeseries_frame,
+)
 
 MAX_ROLES = 8
 scope = filters.current()
@@ -30,16 +31,22 @@ b.metric("Mean quality", f"{total['quality_mean']:.3f}")
 means, counts = quality_matrix(graded)
 st.plotly_chart(charts.quality_heatmap(means, counts), key="quality_heatmap")
 
-roles = sorted({r["role"] for r in graded if r["role"]}, key=lambda role: -sum(r["quality_n"] for r in graded if r["role"] == role))
+graded_calls = regroup(graded, ["role"])
+roles = [r["role"] for r in sorted(graded_calls, key=lambda r: -r["quality_n"]) if r["role"]]
 options = fetch("filters", "filters", **params)
 bucket = auto_bucket(scope.since, scope.until, options["first_span"], options["last_span"])
 shown = roles[:MAX_ROLES]
 series = fetch("spend/timeseries", "quality over time", bucket=bucket, split="role,tier",
                **{**params, "role": params["role"] or shown})["rows"]  # one request for every role shown
-frames = []
-for role in shown:
-    rows = [{**r, "series": r["series2"]} for r in series if r["series"] == role]
-    frames.append(timeseries_frame(rows, "Quality").assign(role=label(role)))
-st.plotly_chart(charts.quality_over_time(pd.concat(frames, ignore_index=True)), key="quality_over_time")
+# One panel and a picker, not a panel per role: chromium spent ~0.7 s of main-thread time drawing
+# 8 small-multiple panels (bench/pages.py, 10M spans), most of the page's render.
+view = st.selectbox("Over time", [None, *shown], key="quality_view",
+                    format_func=lambda role: "All roles (one line each)" if role is None else f"{label(role)} by tier")
+if view is None:
+    frame, split = timeseries_frame(quality_by_first(series), "Quality"), "role"
+else:
+    frame = timeseries_frame([{**r, "series": r["series2"]} for r in series if r["series"] == view], "Quality")
+    split = "tier"
+st.plotly_chart(charts.over_time(frame, "Quality", split), key="quality_over_time")
 if len(roles) > MAX_ROLES:
-    st.caption(f"Showing the {MAX_ROLES} roles with the most graded calls; filter by role in the sidebar for others.")
+    st.caption(f"Over time: the {MAX_ROLES} roles with the most graded calls; filter by role in the sidebar for others.")

@@ -152,6 +152,21 @@ def timeseries_frame(rows: Iterable[Mapping[str, Any]], metric: str) -> pd.DataF
     return pd.DataFrame(records, columns=["bucket", "series", "value", "n"])
 
 
+def quality_by_first(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of a two-way spend/timeseries split (series, series2) summed over series2: the mean
+    quality per (bucket, series), weighted by sample counts."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        if not r["quality_n"]:
+            continue
+        into = out.setdefault((r["bucket"], r["series"]), {"bucket": r["bucket"], "series": r["series"],
+                                                            "weighted": 0.0, "quality_n": 0})
+        into["weighted"] += r["quality_mean"] * r["quality_n"]
+        into["quality_n"] += r["quality_n"]
+    return [{"bucket": r["bucket"], "series": r["series"], "quality_n": r["quality_n"],
+             "quality_mean": r["weighted"] / r["quality_n"]} for r in out.values()]
+
+
 def top_frame(rows: Iterable[Mapping[str, Any]], dim: str, limit: int = 10) -> pd.DataFrame:
     """The `limit` largest spenders along one dimension, as (name, spend float, spend text)."""
     records = [{"name": label(r[dim]), "spend": float(dec(r["cost_usd"])), "text": spend_text(r)} for r in rows]

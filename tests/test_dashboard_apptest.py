@@ -3,8 +3,10 @@ the pure transforms behind them (formatting, month-close lines, exports)."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import json
 import socket
 import subprocess
 import sys
@@ -69,6 +71,13 @@ def open_app(page: str | None = None, time_range_choice: str = "All time") -> Ap
 
 def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
+
+
+def plotly_values(values: list | dict) -> list:
+    """A trace's x or y as a list: plotly sends numeric arrays base64-encoded ({"dtype", "bdata"})."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return values
 
 
 # --- pages ----------------------------------------------------------------------------------------
@@ -186,6 +195,23 @@ def test_quality_page(collector, api):
     assert metrics(at)["Graded calls"] == f"{by_tier['total']['quality_n']:,}"
     assert metrics(at)["Mean quality"] == f"{by_tier['total']['quality_mean']:.3f}"
     assert len(at.get("plotly_chart")) == 2
+
+    # "All roles": one line per role, each point the role's mean over its tiers, as the API's one-way split.
+    filters = api.get("filters")
+    bucket = auto_bucket("", "", filters["first_span"], filters["last_span"])
+    by_role = api.get("spend/timeseries", bucket=bucket, split="role")["rows"]
+    want = {(r["series"], datetime.fromisoformat(r["bucket"]).replace(tzinfo=None)): r["quality_mean"]
+            for r in by_role if r["quality_n"]}
+    spec = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert spec["layout"]["title"]["text"] == "Quality by role"
+    got = {(trace["name"], datetime.fromisoformat(x).replace(tzinfo=None)): y
+           for trace in spec["data"] for x, y in zip(plotly_values(trace["x"]), plotly_values(trace["y"]))}
+    assert got.keys() == want.keys()
+    assert all(got[k] == pytest.approx(want[k], abs=1e-12) for k in want)
+    at.selectbox(key="quality_view").set_value("planner").run()
+    spec = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert spec["layout"]["title"]["text"] == "Quality by tier" and {t["name"] for t in spec["data"]} <= {
+        "frontier", "mid", "small", "local"}
 
 
 def test_narrow_range_shows_what_to_do(collector):

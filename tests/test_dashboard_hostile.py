@@ -187,8 +187,14 @@ def test_quality_page_with_hostile_roles(collector):
     assert "<script>" not in json.dumps(plotly_specs(at))
     at.multiselect(key="f_role").set_value([NAMES[5], NAMES[8]]).run()
     assert not at.exception
-    facets = {html.unescape(a["text"]) for s in plotly_specs(at) for a in s["layout"].get("annotations", [])}
-    assert {NAMES[5], NAMES[8]} <= facets  # panel titles: the whole name, "=" and all
+    over_time = next(s for s in plotly_specs(at) if s["layout"]["title"]["text"] == "Quality by role")
+    lines = {html.unescape(trace["name"]) for trace in over_time["data"]}
+    assert {NAMES[5], NAMES[8]} <= lines  # one line per role: the whole name, "=" and all
+    at.selectbox(key="quality_view").set_value(NAMES[5]).run()
+    assert not at.exception
+    assert at.selectbox(key="quality_view").value == NAMES[5]
+    over_time = next(s for s in plotly_specs(at) if s["layout"]["title"]["text"] == "Quality by tier")
+    assert {trace["name"] for trace in over_time["data"]} <= {"frontier", "mid", "small", "local", "(not set)"}
     assert_names_only_as_code(markdown_sources(at))
 
 
