@@ -1,6 +1,6 @@
 -- The individual calls that may be misrouted (given roles on given tiers), with the token counts
 -- needed to reprice each one exactly on another model. Quality is not needed per call, so this
--- reads llm_spans FINAL with v_spans' own scope filters instead of paying for its late-quality join.
+-- reads v_spans_unscored instead of paying for v_spans' late-quality join.
 SELECT
     role,
     tier,
@@ -13,15 +13,11 @@ SELECT
     cache_write_tokens,
     cost_usd,
     priced
-FROM llm_spans FINAL
-WHERE tenant = {tenant:String}
-  AND start_time >= {since:DateTime64(9, 'UTC')}
-  AND start_time < {until:DateTime64(9, 'UTC')}
-  AND (empty({roles:Array(String)}) OR has({roles:Array(String)}, role))
-  AND (empty({teams:Array(String)}) OR has({teams:Array(String)}, team))
-  AND (empty({services:Array(String)}) OR has({services:Array(String)}, service))
-  AND (empty({environments:Array(String)}) OR has({environments:Array(String)}, environment))
-  AND has({tiers:Array(String)}, tier)
+FROM v_spans_unscored(
+    tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
+    roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
+    environments = {environments:Array(String)})
+WHERE has({tiers:Array(String)}, tier)
   AND ({model:String} = '' OR model = {model:String})
   AND ({provider:String} = '' OR provider = {provider:String})
 ORDER BY role, tier, model, provider, start_time, trace_id, span_id

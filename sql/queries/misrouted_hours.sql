@@ -14,14 +14,10 @@ SELECT
     sumIf(cache_read_tokens, priced) AS cache_read_tokens,
     sumIf(cache_write_tokens, priced) AS cache_write_tokens,
     ifNull(sum(cost_usd), toDecimal128(0, 18)) AS cost_usd
-FROM llm_spans FINAL
-WHERE tenant = {tenant:String}
-  AND start_time >= {since:DateTime64(9, 'UTC')}
-  AND start_time < {until:DateTime64(9, 'UTC')}
-  AND (empty({roles:Array(String)}) OR has({roles:Array(String)}, role))
-  AND (empty({teams:Array(String)}) OR has({teams:Array(String)}, team))
-  AND (empty({services:Array(String)}) OR has({services:Array(String)}, service))
-  AND (empty({environments:Array(String)}) OR has({environments:Array(String)}, environment))
-  AND has({tiers:Array(String)}, tier)
+FROM v_spans_unscored(
+    tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
+    roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
+    environments = {environments:Array(String)})
+WHERE has({tiers:Array(String)}, tier)
 GROUP BY role, tier, model, provider, start_ns
 ORDER BY role, tier, model, provider, start_ns
