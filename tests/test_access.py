@@ -63,6 +63,13 @@ def test_no_auth_refuses_to_bind_beyond_loopback(tmp_path):
     assert parse_tokens(f"{ALICE}=acme") == {ALICE: "acme"}
 
 
+def test_dashboard_refuses_to_serve_beyond_loopback_without_a_login(monkeypatch):
+    monkeypatch.delenv("TIERSCOPE_DASHBOARD_PASSWORD", raising=False)
+    result = CliRunner().invoke(main, ["dashboard", "--host", "0.0.0.0", "--port", str(free_port())])
+    assert result.exit_code == 1
+    assert "refusing to serve the dashboard on 0.0.0.0 without a login" in result.output
+
+
 HOSTILE = ["'; DROP TABLE llm_spans; --", "{x:String}", "line\nbreak\ttab", "r" * 10_000, "ünï©ødé 🚀", "\\' OR 1=1"]
 
 
