@@ -9,7 +9,7 @@ an exception event) and re-raised unchanged; an error in the telemetry itself is
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from opentelemetry import context, trace
@@ -46,6 +46,7 @@ __all__ = ["LLMCall", "TokenUsage", "current_llm_call", "llm_call", "start_llm_c
 # The LLM call in progress, so that a shim called inside ``llm_call()`` adds to that call's span
 # instead of counting the same tokens on a second one.
 _CALL_KEY = context.create_key("tierscope.llm_call")
+_NO_ROLE = nullcontext()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,7 @@ class LLMCall:
     def record_token_usage(self, usage: TokenUsage) -> None:
         """Record the counts ``usage`` has; one that is not a non-negative int is dropped and logged."""
         with swallow("recording token usage"):
-            dropped = []
+            dropped, counts = [], {}
             for field, key in _USAGE_ATTRIBUTES.items():
                 value = getattr(usage, field)
                 if value is None:
@@ -122,7 +123,9 @@ class LLMCall:
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     dropped.append(f"{field}={value!r}")
                     continue
-                self._span.set_attribute(key, value)
+                counts[key] = value
+            if counts:
+                self._span.set_attributes(counts)  # one lock and one validation pass, not one per count
             if dropped:
                 raise TypeError(f"token counts are non-negative ints; dropped {', '.join(dropped)}")
 
@@ -161,18 +164,30 @@ class LLMCall:
         with swallow("ending an LLM span"):
             self._span.end()
 
-    @contextmanager
-    def activated(self) -> Iterator[LLMCall]:
+    def activated(self) -> _Activation:
         """Make this call current: spans started inside (HTTP, an SDK's own) nest under its span."""
-        token = None
+        return _Activation(self)
+
+
+class _Activation:
+    """``with call.activated():`` -- a class rather than a generator, as it runs on every call."""
+
+    __slots__ = ("_call", "_token")
+
+    def __init__(self, call: LLMCall) -> None:
+        self._call = call
+        self._token: object | None = None
+
+    def __enter__(self) -> LLMCall:
         with swallow("activating an LLM span"):
-            token = context.attach(context.set_value(_CALL_KEY, self, trace.set_span_in_context(self._span)))
-        try:
-            yield self
-        finally:
-            if token is not None:
-                with swallow("deactivating an LLM span"):
-                    context.detach(token)
+            call = self._call
+            self._token = context.attach(context.set_value(_CALL_KEY, call, trace.set_span_in_context(call._span)))
+        return self._call
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            with swallow("deactivating an LLM span"):
+                context.detach(self._token)  # type: ignore[arg-type]
 
 
 def current_llm_call(ctx: context.Context | None = None) -> LLMCall | None:
@@ -235,15 +250,13 @@ def llm_call(
     enclosing ``role()``); ``tier`` pins the tier. An unknown tier raises ``ValueError``.
     """
     check_tier(tier)
-    with ExitStack() as stack:
-        if role is not None:
-            stack.enter_context(role_scope(role))
+    with role_scope(role) if role is not None else _NO_ROLE:
         call = start_llm_call(model=model, provider=provider, operation=operation, tier=tier)
-        stack.enter_context(call.activated())
-        try:
-            yield call
-        except BaseException as error:
-            call.record_error(error)
-            raise
-        finally:
-            call.end()
+        with call.activated():
+            try:
+                yield call
+            except BaseException as error:
+                call.record_error(error)
+                raise
+            finally:
+                call.end()

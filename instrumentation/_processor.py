@@ -89,8 +89,10 @@ class RoleSpanProcessor(SpanProcessor):
         with swallow("tagging a span with its role"):
             if span.name == QUALITY_SPAN_NAME:
                 return  # feedback about another span; the role in effect now is irrelevant
-            scope = current_role(parent_context)
             attributes: Mapping[str, Any] = span.attributes or {}
+            if ROLE in attributes and TIER in attributes and _is_ours(span):
+                return  # llm_call() stamped both from this same context: nothing below would apply
+            scope = current_role(parent_context)
             if scope is not None and ROLE not in attributes:
                 span.set_attribute(ROLE, scope.role)
                 if scope.team is not None:
