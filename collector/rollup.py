@@ -10,7 +10,8 @@ The parts are disjoint and cover the range, and every column is additive (money 
 merged answer equals a single v_spans query over the whole range, to the last decimal.
 
 `RollupRefresher` (a thread in the collector) recomputes changed hours every few seconds, once an
-hour has ended; reads are exact whether it has caught up or not, only slower while it has not.
+hour has ended and has stopped changing for a while (or has waited long enough); reads are exact
+whether it has caught up or not, only slower while it has not.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
 REFRESH_CHUNK_HOURS = 24  # hours recomputed per statement, so ingest waits at most one chunk
 SETTLE = timedelta(minutes=2)  # an hour is recomputed once it ended this long ago (late exporters)
+# An ended hour that keeps changing (a backfill, a replay, an import, a late batch after another)
+# is recomputed by the refresher once it has been left alone for QUIET, or once its last recompute
+# is MAX_WAIT old, so one that never goes quiet still catches up; not on every tick, which would
+# rescan the whole hour every few seconds for an answer stale a moment later.
+QUIET = timedelta(seconds=30)
+MAX_WAIT = timedelta(minutes=5)
 
 
 def floor_hour(t: datetime) -> datetime:
@@ -126,18 +133,29 @@ def finish_quality(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # --- the refresher --------------------------------------------------------------------------------
+def due(marked_at: int, computed_at: int, now: int, quiet: timedelta, max_wait: timedelta) -> bool:
+    """Recompute a changed hour now? Yes if it was never computed (0), once its last change is `quiet`
+    old, or once its last recompute is `max_wait` old. Times in nanoseconds on the store's clock."""
+    return computed_at == 0 or now - marked_at >= _ns(quiet) or now - computed_at >= _ns(max_wait)
+
+
+def _ns(t: timedelta) -> int:
+    return t // timedelta(microseconds=1) * 1000
+
+
 def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: float | None = None,
-            settle: timedelta = SETTLE) -> int:
-    """Recompute every changed hour that ended at least `settle` ago; returns how many hours were
-    recomputed. Idempotent. The open hour is left alone: live ingest changes it every second, so
-    reads take it from v_spans anyway, and recomputing it on every tick would cost a full scan
-    of the hour (14M spans at 4,000/s) for an answer stale a moment later."""
+            settle: timedelta = SETTLE, quiet: timedelta = timedelta(0), max_wait: timedelta = MAX_WAIT) -> int:
+    """Recompute every changed hour that ended at least `settle` ago and is `due` (with the default
+    `quiet` of 0, every one); returns how many hours were recomputed. Idempotent. The open hour is
+    left alone: live ingest changes it every second, so reads take it from v_spans anyway, and
+    recomputing it on every tick would cost a full scan of the hour (14M spans at 4,000/s) for an
+    answer stale a moment later. The refresher thread passes `quiet=QUIET` for the same reason."""
     version = int(store.query("rollup_now", {})[0]["now_ns"])  # before reading anything
     sealed = datetime.fromtimestamp(version / 1e9, UTC) - settle
     pending: dict[str, list[datetime]] = {}
     for r in store.query("rollup_pending", {}):
         hour = r["hour"] if r["hour"].tzinfo else r["hour"].replace(tzinfo=UTC)
-        if hour + HOUR <= sealed:
+        if hour + HOUR <= sealed and due(int(r["marked_at"]), int(r["computed_at"]), version, quiet, max_wait):
             pending.setdefault(r["tenant"], []).append(hour)
     done, started = 0, time.monotonic()
     for tenant, hours in pending.items():
@@ -163,11 +181,15 @@ def _runs(hours: list[datetime], limit: int) -> list[list[datetime]]:
 
 
 class RollupRefresher:
-    """Keeps the rollup current: recomputes changed hours every `interval` seconds, in a thread."""
+    """Keeps the rollup current: every `interval` seconds, recomputes the changed hours that are due
+    (see `due`: quiet for `quiet`, or last recomputed `max_wait` ago), in a thread."""
 
-    def __init__(self, store: Store, interval: float = 5.0) -> None:
+    def __init__(self, store: Store, interval: float = 5.0, quiet: timedelta = QUIET,
+                 max_wait: timedelta = MAX_WAIT) -> None:
         self.store = store
         self.interval = interval
+        self.quiet = quiet
+        self.max_wait = max_wait
         self.hours_refreshed = 0
         self.last_error = ""
         self._stop = threading.Event()
@@ -184,7 +206,7 @@ class RollupRefresher:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                n = refresh(self.store, budget_s=self.interval)
+                n = refresh(self.store, budget_s=self.interval, quiet=self.quiet, max_wait=self.max_wait)
                 self.hours_refreshed += n
                 self.last_error = ""
                 if n > 24:

@@ -8,6 +8,7 @@ OpenTelemetry SDK over OTLP/HTTP, including ragged range edges and a non-whole-h
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,6 +23,7 @@ from tierscope.collector.misrouted import _groups
 from tierscope.collector.store import Store
 
 T = datetime(2026, 11, 10, tzinfo=UTC)
+HOUR = rollup.HOUR
 
 
 def test_plan_splits_a_range_into_clean_rollup_hours_and_raw_runs():
@@ -86,6 +88,62 @@ def test_the_open_hour_is_left_to_raw_reads(tmp_path):
     assert rollup.refresh(store) == 1
     assert rollup.dirty_hours(store, "default", last_hour, open_hour + timedelta(hours=1)) == [open_hour]
     assert api.spend(store, {"by": "model"}, "default")["total"]["spans"] == 2
+    store.close()
+
+
+def test_due_waits_for_quiet_or_for_max_wait():
+    s = 1_000_000_000
+    quiet, max_wait = timedelta(seconds=30), timedelta(minutes=5)
+    assert rollup.due(marked_at=100 * s, computed_at=0, now=101 * s, quiet=quiet, max_wait=max_wait)  # never computed
+    assert not rollup.due(marked_at=100 * s, computed_at=90 * s, now=101 * s, quiet=quiet, max_wait=max_wait)
+    assert rollup.due(marked_at=100 * s, computed_at=90 * s, now=130 * s, quiet=quiet, max_wait=max_wait)  # quiet
+    assert rollup.due(marked_at=389 * s, computed_at=90 * s, now=390 * s, quiet=quiet, max_wait=max_wait)  # overdue
+    assert rollup.due(marked_at=100 * s, computed_at=90 * s, now=101 * s, quiet=timedelta(0), max_wait=max_wait)
+
+
+def test_an_ended_hour_that_keeps_changing_is_recomputed_once_quiet_and_never_starved(tmp_path):
+    """A backfill or replay changes an ended hour every few seconds. The refresher leaves it to raw
+    reads (still exact) until it has been left alone for `quiet`, or its last recompute is
+    `max_wait` old, instead of rescanning the hour on every tick."""
+    import pyarrow as pa
+
+    store = Store(f"chdb:{tmp_path / 'busy'}")
+    store.migrate()
+    hour = rollup.floor_hour(datetime.now(UTC)) - timedelta(hours=3)
+    quiet, max_wait = timedelta(seconds=3), timedelta(seconds=5)
+    added = 0
+
+    def change_the_hour() -> None:
+        nonlocal added
+        start = hour + timedelta(seconds=added)
+        store.command("INSERT INTO llm_spans (tenant, trace_id, span_id, start_time, model, cost_usd, priced) "
+                      "VALUES ('default', {t:String}, 'a', {s:DateTime64(9, 'UTC')}, 'm', 1, true)",
+                      {"t": f"trace-{added}", "s": start})
+        store.mark_hours(pa.table({"tenant": ["default"],
+                                   "start_time": pa.array([start], pa.timestamp("ns", tz="UTC"))}))
+        added += 1
+
+    def refresh() -> int:
+        return rollup.refresh(store, quiet=quiet, max_wait=max_wait)
+
+    change_the_hour()
+    assert refresh() == 1  # never recomputed: due at once
+    change_the_hour()
+    assert refresh() == 0  # changed a moment ago: left for later, read raw meanwhile
+    assert rollup.dirty_hours(store, "default", hour, hour + HOUR) == [hour]
+    assert api.spend(store, {"by": "model"}, "default")["total"]["spans"] == 2
+    time.sleep(quiet.total_seconds() + 0.2)
+    assert refresh() == 1  # quiet long enough
+    last = time.monotonic()
+
+    recomputed_after = []  # a change every 0.3 s: never quiet, so only max_wait brings it up to date
+    while time.monotonic() - last < max_wait.total_seconds() + 2:
+        change_the_hour()
+        if refresh():
+            recomputed_after.append(time.monotonic() - last)
+        time.sleep(0.3)
+    assert len(recomputed_after) == 1 and recomputed_after[0] >= max_wait.total_seconds() - 0.5
+    assert api.spend(store, {"by": "model"}, "default")["total"]["spans"] == added
     store.close()
 
 
