@@ -2,7 +2,12 @@
 collector's memory stays flat after warm-up and that nothing is lost. Prints a table and writes it to
 bench/results/soak-*.md.
 
-    python bench/soak.py [--minutes 10] [--rate 5000]
+By default the spans are live traffic: stamped in the 30 s before they are sent, as agents' exporters
+send them, so they land in the open hour. `--backfill` sends one day in the past instead, in time
+order (a day in 10 minutes: every few seconds an ended hour changes again), the pattern of an import
+or a replay.
+
+    python bench/soak.py [--minutes 10] [--rate 5000] [--backfill]
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from collector_process import CollectorProcess, status_kib  # noqa: E402
-from workload import request_bodies  # noqa: E402
+from workload import live_request_bodies, request_bodies  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -31,16 +36,23 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=0.2, help="share of the run before RSS counts")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="collector environment, e.g. TIERSCOPE_ROLLUP_INTERVAL_S=0 (repeatable)")
+    parser.add_argument("--backfill", action="store_true",
+                        help="send one past day in time order instead of live spans (see the module docstring)")
     args = parser.parse_args()
     batch = 500
     seconds = args.minutes * 60
     total = int(args.rate * seconds) // batch * batch
-    print(f"soak: {total:,} spans at {args.rate:,}/s for {args.minutes:g} min; building bodies...", flush=True)
-    bodies = request_bodies(total, batch=batch, seed=11)
+    pattern = ("one past day, sent in time order (--backfill)" if args.backfill
+               else "live: stamped in the 30 s before sending")
+    print(f"soak: {total:,} spans at {args.rate:,}/s for {args.minutes:g} min, {pattern}; building bodies...",
+          flush=True)
+    bodies = (request_bodies(total, batch=batch, seed=11) if args.backfill
+              else live_request_bodies(total, batch=batch, seed=11))
     collector = CollectorProcess(env=dict(kv.split("=", 1) for kv in args.env)).start()
     samples: list[tuple[float, float]] = []
     load: list[float] = []  # the machine's 1-minute load average beside each sample (it is shared)
     sent = ok = 0
+    warm = peak_reset = False  # VmHWM (peak RSS) is reset when warm-up ends: the peak of the steady part
     client = httpx.Client(timeout=60)
     began = time.monotonic()
     try:
@@ -57,21 +69,26 @@ def main() -> int:
             sent += batch
             ok += 1
             elapsed = time.monotonic() - began
+            if not warm and elapsed >= seconds * args.warmup:
+                warm, peak_reset = True, reset_peak_rss(collector.pid)
             if not samples or elapsed - samples[-1][0] >= 10:
                 samples.append((elapsed, status_kib(collector.pid, "VmRSS") / 1024))
                 load.append(os.getloadavg()[0])
                 print(f"  {elapsed:6.0f}s  {sent:>10,} spans  RSS {samples[-1][1]:7.1f} MiB  load {load[-1]:.1f}",
                       flush=True)
         wall = time.monotonic() - began
+        peak = status_kib(collector.pid, "VmHWM") / 1024
         stored = collector.get("/api/v1/spend")["total"]["spans"]
     finally:
         collector.stop()
     steady = [rss for t, rss in samples if t >= seconds * args.warmup]
     mean = sum(steady) / len(steady)
     spread = max(abs(r - mean) / mean for r in steady)
-    rows = [("spans sent / stored / lost", f"{sent:,} / {stored:,} / {sent - stored:,}"),
+    rows = [("span times", pattern),
+            ("spans sent / stored / lost", f"{sent:,} / {stored:,} / {sent - stored:,}"),
             ("achieved rate", f"{sent / wall:,.0f} spans/s over {wall:,.0f} s"),
             ("RSS after warm-up: min / mean / max", f"{min(steady):.0f} / {mean:.0f} / {max(steady):.0f} MiB"),
+            ("peak RSS after warm-up (VmHWM, between samples too)", f"{peak:.0f} MiB" if peak_reset else "-"),
             ("RSS spread around the mean (target ±10%)", f"±{spread:.1%} — {'flat' if spread <= 0.10 else 'NOT flat'}"),
             ("RSS mean, first / second half after warm-up", f"{_mean(steady[:len(steady) // 2]):.0f} / "
                                                             f"{_mean(steady[len(steady) // 2:]):.0f} MiB"),
@@ -85,6 +102,15 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"soak-{datetime.now(UTC):%Y%m%d-%H%M%S}.md").write_text(table)
     return 0 if sent == stored and spread <= 0.10 else 1
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset the process's VmHWM to its current RSS (Linux clear_refs 5); False if not allowed."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def _mean(values: list[float]) -> float:

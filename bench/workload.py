@@ -10,6 +10,8 @@ build. Store rows (for the query benchmark) are generated as Arrow columns with 
 from __future__ import annotations
 
 import struct
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -239,3 +241,17 @@ def request_bodies(count: int, batch: int = 500, seed: int = 7, start_ns: int = 
     for n, first in enumerate(range(0, count, batch)):
         bodies.append(builder.body(specs, range(first, min(first + batch, count)), n % len(SERVICES), int(env_of[n])))
     return bodies
+
+
+def live_request_bodies(count: int, batch: int = 500, seed: int = 7, lag_s: float = 30.0,
+                        clock: Callable[[], int] = time.time_ns) -> Iterator[bytes]:
+    """The spans of `request_bodies`, as live agents' exporters send them: each request is built
+    when it is taken, its spans started in the `lag_s` seconds before `clock()` (a span is exported
+    in a batch after it ends), so ingest writes into the open hour as in production."""
+    builder = BodyBuilder()
+    rng = np.random.default_rng(seed + 1)
+    for n, first in enumerate(range(0, count, batch)):
+        size = min(batch, count - first)
+        specs = span_specs(size, seed * 1_000_003 + n, clock() - int(lag_s * 1e9), lag_s)
+        environment = int(rng.choice(len(ENVIRONMENTS), p=ENVIRONMENT_WEIGHTS))
+        yield builder.body(specs, range(size), n % len(SERVICES), environment)

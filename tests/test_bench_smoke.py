@@ -19,7 +19,7 @@ from tierscope.collector.decode import BadRequest, DecodedTraces, attributes, de
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
-from workload import MODELS, request_bodies, span_specs  # noqa: E402
+from workload import MODELS, live_request_bodies, request_bodies, span_specs  # noqa: E402
 
 
 def _general_path(request, **kw):
@@ -52,6 +52,20 @@ def test_workload_bodies_are_the_spans_they_claim():
         assert attrs["gen_ai.request.model"] == MODELS[specs.model[i]][0]
         assert attrs["gen_ai.usage.input_tokens"] == specs.input_tokens[i]
         assert attrs.get("gen_ai.usage.cache_read.input_tokens", 0) == specs.cache_read[i]
+
+
+def test_live_bodies_are_stamped_just_before_they_are_taken():
+    """`make soak`'s default traffic: each request built when taken, its spans in the open hour."""
+    now = [1_795_000_000_000_000_000]
+    bodies = live_request_bodies(1200, batch=500, seed=3, lag_s=30.0, clock=lambda: now[0])
+    seen = []
+    for body in bodies:
+        spans = [s for rs in ExportTraceServiceRequest.FromString(body).resource_spans
+                 for ss in rs.scope_spans for s in ss.spans]
+        assert all(now[0] - 30_000_000_000 <= s.start_time_unix_nano < now[0] for s in spans)
+        seen.append(len(spans))
+        now[0] += 60_000_000_000  # the next request is taken a minute later
+    assert seen == [500, 500, 200]
 
 
 def test_decoded_attributes_equal_the_protobuf_objects_and_fast_rows_equal_general_ones():
