@@ -225,17 +225,15 @@ def _hours(store: Store, params: Mapping[str, Any]) -> pa.Table:
     """misrouted_hours over params' range, clean hours from the rollup (as rollup.read does for
     dict rows): equal to the raw query's rows, in its order. A rollup hour with a group whose calls
     are partly priced cannot give the priced calls' tokens, so that hour is read raw too."""
-    since, until = params["since"], params["until"]
-    p = rollup.plan(since, until, ())
+    p = rollup.current_plan(store, params)
     parts: list[pa.Table] = []
     if p.h0 is not None:
-        p = rollup.plan(since, until, rollup.dirty_hours(store, params["tenant"], p.h0, p.h1))
         clean = store.query_arrow("misrouted_hours_rollup", {**params, "h0": p.h0, "h1": p.h1, "dirty": list(p.dirty)})
         mixed = pc.filter(clean["start_ns"], pc.equal(clean["mixed"], 1)).unique().to_numpy()
         if len(mixed):
             clean = clean.filter(pc.invert(pc.is_in(clean["start_ns"], pa.array(mixed))))
             hours = [datetime.fromtimestamp(ns // 10**9, UTC) for ns in mixed.tolist()]
-            p = rollup.plan(since, until, [*p.dirty, *hours])
+            p = rollup.plan(params["since"], params["until"], [*p.dirty, *hours])
         parts.append(clean.drop_columns(["mixed"]))
     parts += [store.query_arrow("misrouted_hours", {**params, "since": a, "until": b}) for a, b in p.raw]
     table = pa.concat_tables([t.cast(_HOURS_SCHEMA) for t in parts])

@@ -91,14 +91,20 @@ def dirty_hours(store: Store, tenant: str, h0: datetime, h1: datetime) -> list[d
     return [r["hour"].replace(tzinfo=UTC) if r["hour"].tzinfo is None else r["hour"] for r in rows]
 
 
+def current_plan(store: Store, params: Mapping[str, Any], use_rollup: bool = True) -> Plan:
+    """The plan of params' [since, until) for its tenant, with the hours changed since their refresh."""
+    since, until = params["since"], params["until"]
+    p = plan(since, until, (), use_rollup)
+    if p.h0 is None:
+        return p
+    return plan(since, until, dirty_hours(store, params["tenant"], p.h0, p.h1))
+
+
 def read(store: Store, name: str, params: Mapping[str, Any], keys: tuple[str, ...],
          combine: Callable[[dict[str, Any], dict[str, Any]], None], use_rollup: bool = True) -> list[dict[str, Any]]:
     """Rows of the named aggregate `name` over params' [since, until): the `<name>_rollup` twin for
     clean hours plus `name` over each raw range, merged by `keys` with `combine(into, row)`."""
-    since, until = params["since"], params["until"]
-    p = plan(since, until, (), use_rollup)
-    if p.h0 is not None:
-        p = plan(since, until, dirty_hours(store, params["tenant"], p.h0, p.h1))
+    p = current_plan(store, params, use_rollup)
     parts: list[list[dict[str, Any]]] = []
     if p.h0 is not None:
         parts.append(store.query(f"{name}_rollup", {**params, "h0": p.h0, "h1": p.h1, "dirty": list(p.dirty)}))

@@ -13,6 +13,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from tierscope.client import ApiClient
 from tierscope.fake_provider import FakeProvider, start_fake_provider
 from tierscope.instrumentation import RoleSpanProcessor, instrument, set_tier_map, uninstrument
 from tierscope.instrumentation.conventions import INSTRUMENTATION_SCOPE
@@ -93,3 +94,11 @@ def tierscope_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
 def finished_spans(span_exporter: InMemorySpanExporter):
     """``finished_spans()``: tierscope's finished spans so far in this test."""
     return lambda: tierscope_spans(span_exporter)
+
+
+@pytest.fixture(scope="module")
+def api(collector) -> Iterator[ApiClient]:
+    """A read-API client on the module's `collector` fixture (the modules that read spend define one)."""
+    client = ApiClient(collector.url)
+    yield client
+    client.close()

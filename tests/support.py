@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -48,3 +54,45 @@ def grpc_exporter(collector: BackgroundCollector):
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter(endpoint=f"127.0.0.1:{collector.settings.grpc_port}", insecure=True)
+
+
+def serve_collector(store: str, port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`tierscope serve` as its own process (HTTP on `port`, no gRPC, no price overrides)."""
+    return subprocess.Popen([sys.executable, "-m", "tierscope.cli", "serve", "--store", store, "--http-port", str(port),
+                             "--grpc-port", "0", "--prices", ""], stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
+
+
+def wait_healthy(url: str, process: subprocess.Popen, path: str = "/healthz", timeout: float = 90,
+                 log: str = "") -> None:
+    """Poll `url + path` until it answers 200; fail at once if `process` exits (with its stderr or `log`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            detail = log or (process.stderr.read().decode() if process.stderr else "")
+            raise AssertionError(f"the process exited ({process.returncode}); {detail}")
+        try:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url}{path} did not answer within {timeout:.0f} s")
+
+
+@contextmanager
+def running_dashboard(api_url: str, log_path: Path) -> Iterator[str]:
+    """The dashboard served as `tierscope up` serves it, reading `api_url`; yields its URL."""
+    from tierscope.launch import dashboard_command
+
+    port = free_port()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(dashboard_command(port, "127.0.0.1"), env={**os.environ, "TIERSCOPE_API": api_url},
+                                   stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(url, process, "/_stcore/health", timeout=60, log=f"see {log_path}")
+            yield url
+        finally:
+            process.terminate()
+            process.wait(30)

@@ -52,13 +52,6 @@ def collector(tmp_path_factory) -> Iterator[BackgroundCollector]:
             yield running
 
 
-@pytest.fixture(scope="module")
-def api(collector) -> Iterator[ApiClient]:
-    client = ApiClient(collector.url)
-    yield client
-    client.close()
-
-
 def open_app(page: str | None = None, time_range_choice: str = "All time") -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.run()

@@ -5,20 +5,14 @@ every page go to tests/artifacts/ (gitignored) for a human to look at."""
 from __future__ import annotations
 
 import csv
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
-from tierscope.client import ApiClient
+from support import free_port, running_dashboard
 from tierscope.collector.server import BackgroundCollector
 from tierscope.dashboard.sample_data import SAMPLE_POLICY, sample_traces, send
 from tierscope.dashboard.transforms import money_text
@@ -38,56 +32,22 @@ sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def collector(tmp_path_factory) -> Iterator[BackgroundCollector]:
     home = tmp_path_factory.mktemp("browser")
     (home / "routing-policy.yaml").write_text(SAMPLE_POLICY)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("TIERSCOPE_POLICY_FILE", str(home / "routing-policy.yaml"))  # read by GET misrouted
-        settings = Settings(store=f"chdb:{home / 'store'}", http_port=_free_port(), grpc_port=0, prices_file="")
+        settings = Settings(store=f"chdb:{home / 'store'}", http_port=free_port(), grpc_port=0, prices_file="")
         with BackgroundCollector(settings) as running:
             send(running.url, sample_traces(np.random.default_rng(11), 80))
             yield running
 
 
 @pytest.fixture(scope="module")
-def api(collector) -> Iterator[ApiClient]:
-    client = ApiClient(collector.url)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
 def dashboard(collector, tmp_path_factory) -> Iterator[str]:
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("streamlit") / "streamlit.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        env={**os.environ, "TIERSCOPE_API": collector.url}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"streamlit exited; see {log.name}"
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "streamlit did not start within 60 s"
-            time.sleep(0.3)
+    with running_dashboard(collector.url, tmp_path_factory.mktemp("streamlit") / "streamlit.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 from genai_prices import Usage, calc_price
 from streamlit.testing.v1 import AppTest
 
+from support import free_port, running_dashboard
 from tierscope.client import ApiClient
 from tierscope.collector.normalize import MAX_DIMENSION_CHARS
 from tierscope.collector.server import BackgroundCollector
@@ -46,12 +42,6 @@ HOSTILE = [
 ]
 NAMES = [h[:MAX_DIMENSION_CHARS] for h in HOSTILE]  # as stored: the collector cuts names at 1,024 characters
 FRONTIER, SMALL = 6, 30  # calls per hostile role: a few frontier, many cheaper and well graded
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _calls() -> list[dict]:
@@ -104,18 +94,11 @@ def collector(tmp_path_factory) -> Iterator[BackgroundCollector]:
     home = tmp_path_factory.mktemp("hostile")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("TIERSCOPE_POLICY_FILE", str(home / "no-policy.yaml"))
-        settings = Settings(store=f"chdb:{home / 'store'}", http_port=_free_port(), grpc_port=0, prices_file="")
+        settings = Settings(store=f"chdb:{home / 'store'}", http_port=free_port(), grpc_port=0, prices_file="")
         with BackgroundCollector(settings) as running:
             _send(running.url, _calls())
             env.setenv("TIERSCOPE_API", running.url)
             yield running
-
-
-@pytest.fixture(scope="module")
-def api(collector) -> Iterator[ApiClient]:
-    client = ApiClient(collector.url)
-    yield client
-    client.close()
 
 
 def open_app(page: str | None = None) -> AppTest:
@@ -261,24 +244,7 @@ def test_the_browser_draws_hostile_names_as_text(collector, tmp_path):
     if not Path(chromium).exists():
         pytest.skip(f"{chromium} is missing: apt-get install -y chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
-    port = _free_port()
-    log = (tmp_path / "streamlit.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        env={**os.environ, "TIERSCOPE_API": collector.url}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"streamlit exited; see {log.name}"
-            try:
-                if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "streamlit did not start"
-            time.sleep(0.3)
+    with running_dashboard(collector.url, tmp_path / "streamlit.log") as base:
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1500, "height": 1400})
@@ -299,10 +265,6 @@ def test_the_browser_draws_hostile_names_as_text(collector, tmp_path):
             assert alerts == []  # no script ran
             page.screenshot(path=str(tmp_path / "hostile.png"))
             browser.close()
-    finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
 
 
 def _unpriced_order(collector) -> list[str]:

@@ -3,11 +3,8 @@ storms lose nothing and count nothing twice."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from decimal import Decimal
@@ -18,7 +15,7 @@ from genai_prices import Usage, calc_price
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from support import free_port, running_collector
+from support import free_port, running_collector, serve_collector, wait_healthy
 from tierscope.client import ApiClient
 from tierscope.collector.store import Store
 
@@ -49,30 +46,12 @@ def post(url: str, body: bytes) -> httpx.Response:
     return httpx.post(f"{url}/v1/traces", content=body, headers={"content-type": "application/x-protobuf"}, timeout=30)
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "collector exited"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError("collector did not become healthy")
-
-
-def _serve(store: str, port: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tierscope.cli", "serve", "--store", store, "--http-port", str(port),
-                             "--grpc-port", "0", "--prices", ""], stderr=subprocess.PIPE)
-
-
 @pytest.mark.slow
 def test_sigkill_under_load_then_restart_finds_every_acknowledged_span_exactly_once(tmp_path):
     store, port = f"chdb:{tmp_path / 'store'}", free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = _serve(store, port)
-    _wait_healthy(url, proc)
+    proc = serve_collector(store, port)
+    wait_healthy(url, proc)
     acked: list[int] = []
     stop = threading.Event()
 
@@ -96,9 +75,9 @@ def test_sigkill_under_load_then_restart_finds_every_acknowledged_span_exactly_o
     stop.set()
     for t in threads:
         t.join()
-    proc = _serve(store, port)
+    proc = serve_collector(store, port)
     try:
-        _wait_healthy(url, proc)
+        wait_healthy(url, proc)
         api = ApiClient(url)
         total = api.get("spend")["total"]
         for n in acked:

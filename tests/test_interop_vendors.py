@@ -215,15 +215,6 @@ def vendor_rows(collector, fake_provider, tmp_path_factory):
     client.close()
 
 
-@pytest.fixture(scope="module")
-def api(collector):
-    from tierscope.client import ApiClient
-
-    client = ApiClient(collector.url)
-    yield client
-    client.close()
-
-
 def _openlit_anthropic_input_is_read_right() -> bool:
     """Whether normalize already applies interop_vendors.adapt_attributes (see the report)."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest

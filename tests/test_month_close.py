@@ -92,13 +92,6 @@ def collector(tmp_path_factory) -> Iterator[BackgroundCollector]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def api(collector) -> Iterator[ApiClient]:
-    client = ApiClient(collector.url)
-    yield client
-    client.close()
-
-
 def d(value: str | None) -> Decimal:
     return Decimal(value) if value is not None else Decimal(0)
 

@@ -9,7 +9,6 @@ nothing listens) and the recovery is the real engine (chdb) behind the same open
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from support import free_port
+from support import free_port, serve_collector, wait_healthy
 from test_durability import batch, expected_cost, post
 from tierscope.cli import main
 from tierscope.client import ApiClient
@@ -106,10 +105,10 @@ def test_serve_with_a_dead_server_store_starts_and_its_spool_survives_into_a_wor
     stopped, then restarted on a working store with the same spool, every acknowledged span arrives."""
     port, spool = free_port(), tmp_path / "spool"
     env_spool = {"TIERSCOPE_SPOOL_DIR": str(spool), "TIERSCOPE_ALERT_INTERVAL_S": "0"}
-    process = _serve(dead_store_url(), port, env_spool)
+    process = serve_collector(dead_store_url(), port, env_spool)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base, process)
+        wait_healthy(base, process)
         assert [post(base, batch(n)).status_code for n in range(1, 6)] == [200] * 5
         read = httpx.get(f"{base}/api/v1/month", params={"month": "2026-11"})
         assert read.status_code == 503 and read.json()["error"].startswith("store unavailable: ")
@@ -118,9 +117,9 @@ def test_serve_with_a_dead_server_store_starts_and_its_spool_survives_into_a_wor
         assert process.wait(60) == 0, process.stderr.read().decode()
     assert list(spool.iterdir())  # still on disk: nothing was lost with the process
 
-    process = _serve(f"chdb:{tmp_path / 'store'}", port, env_spool)
+    process = serve_collector(f"chdb:{tmp_path / 'store'}", port, env_spool)
     try:
-        _wait_healthy(base, process)
+        wait_healthy(base, process)
         api = ApiClient(base)
         wait_for(lambda: api.get("spend")["total"]["spans"] == 500, what="the spool to drain")
         assert Decimal(api.get("spend")["total"]["cost_usd"]) == expected_cost(range(1, 6))
@@ -131,9 +130,9 @@ def test_serve_with_a_dead_server_store_starts_and_its_spool_survives_into_a_wor
 
 def test_an_embedded_store_locked_by_another_process_is_a_hard_clear_error(tmp_path):
     path, port = tmp_path / "store", free_port()
-    holder = _serve(f"chdb:{path}", port, {})
+    holder = serve_collector(f"chdb:{path}", port, {})
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", holder)
+        wait_healthy(f"http://127.0.0.1:{port}", holder)
         second = subprocess.run([sys.executable, "-m", "tierscope.cli", "serve", "--store", f"chdb:{path}",
                                  "--http-port", str(free_port()), "--grpc-port", "0", "--prices", ""],
                                 capture_output=True, text=True, timeout=120)
@@ -168,22 +167,3 @@ def test_the_stand_in_raises_store_unavailable_until_connected_then_is_the_store
         assert {"llm_spans", "schema_migrations"} <= tables  # migrated on connect
     finally:
         store.close()
-
-
-def _serve(store: str, port: int, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tierscope.cli", "serve", "--store", store, "--http-port", str(port),
-                             "--grpc-port", "0", "--prices", ""], stderr=subprocess.PIPE,
-                            env={**os.environ, **env})
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read().decode() if process.stderr else "collector exited"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError("collector did not become healthy")
