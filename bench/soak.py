@@ -7,7 +7,11 @@ send them, so they land in the open hour. `--backfill` sends one day in the past
 order (a day in 10 minutes: every few seconds an ended hour changes again), the pattern of an import
 or a replay.
 
-    python bench/soak.py [--minutes 10] [--rate 5000] [--backfill]
+With `--across-hour-end` it waits until 5 minutes before the next hour starts, so that hour's end
+and the refresher's one recompute of the ended hour (~2.5 minutes later) fall inside the measured
+part of a 10-minute run: the heaviest thing the refresher does under live traffic.
+
+    python bench/soak.py [--minutes 10] [--rate 5000] [--backfill] [--across-hour-end]
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import argparse
 import os
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -38,6 +42,8 @@ def main() -> int:
                         help="collector environment, e.g. TIERSCOPE_ROLLUP_INTERVAL_S=0 (repeatable)")
     parser.add_argument("--backfill", action="store_true",
                         help="send one past day in time order instead of live spans (see the module docstring)")
+    parser.add_argument("--across-hour-end", action="store_true",
+                        help="start 5 min before the next hour, so its end is inside the run (see the module docstring)")
     args = parser.parse_args()
     batch = 500
     seconds = args.minutes * 60
@@ -48,6 +54,13 @@ def main() -> int:
           flush=True)
     bodies = (request_bodies(total, batch=batch, seed=11) if args.backfill
               else live_request_bodies(total, batch=batch, seed=11))
+    if args.across_hour_end:
+        now = datetime.now(UTC)
+        start = now.replace(minute=55, second=0, microsecond=0)
+        if now > start + timedelta(seconds=30):
+            start += timedelta(hours=1)
+        print(f"soak: waiting until {start:%H:%M:%S} UTC (5 min before the hour; --across-hour-end)", flush=True)
+        time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds() - 20))  # the collector starts in ~20 s
     collector = CollectorProcess(env=dict(kv.split("=", 1) for kv in args.env)).start()
     samples: list[tuple[float, float]] = []
     load: list[float] = []  # the machine's 1-minute load average beside each sample (it is shared)
@@ -71,6 +84,7 @@ def main() -> int:
             elapsed = time.monotonic() - began
             if not warm and elapsed >= seconds * args.warmup:
                 warm, peak_reset = True, reset_peak_rss(collector.pid)
+                warm_at, refreshed_at_warm = datetime.now(UTC), collector.get("/api/v1/stats")["rollup_hours_refreshed"]
             if not samples or elapsed - samples[-1][0] >= 10:
                 samples.append((elapsed, status_kib(collector.pid, "VmRSS") / 1024))
                 load.append(os.getloadavg()[0])
@@ -79,14 +93,22 @@ def main() -> int:
         wall = time.monotonic() - began
         peak = status_kib(collector.pid, "VmHWM") / 1024
         stored = collector.get("/api/v1/spend")["total"]["spans"]
+        refreshed = collector.get("/api/v1/stats")["rollup_hours_refreshed"]
+        ended_at = datetime.now(UTC)
     finally:
         collector.stop()
     steady = [rss for t, rss in samples if t >= seconds * args.warmup]
+    hour_end = ended_at.replace(minute=0, second=0, microsecond=0)
     mean = sum(steady) / len(steady)
     spread = max(abs(r - mean) / mean for r in steady)
     rows = [("span times", pattern),
             ("spans sent / stored / lost", f"{sent:,} / {stored:,} / {sent - stored:,}"),
             ("achieved rate", f"{sent / wall:,.0f} spans/s over {wall:,.0f} s"),
+            ("measured window (after warm-up), UTC", f"{warm_at:%H:%M:%S} - {ended_at:%H:%M:%S}, "
+                                                     + (f"across the {hour_end:%H:%M} hour's end" if hour_end > warm_at
+                                                        else "no hour's end")),
+            ("hours the rollup refresher recomputed in that window",
+             "refresher off" if refreshed is None else f"{refreshed - (refreshed_at_warm or 0):,}"),
             ("RSS after warm-up: min / mean / max", f"{min(steady):.0f} / {mean:.0f} / {max(steady):.0f} MiB"),
             ("peak RSS after warm-up (VmHWM, between samples too)", f"{peak:.0f} MiB" if peak_reset else "-"),
             ("RSS spread around the mean (target ±10%)", f"±{spread:.1%} — {'flat' if spread <= 0.10 else 'NOT flat'}"),
@@ -114,7 +136,7 @@ def reset_peak_rss(pid: int) -> bool:
 
 
 def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
+    return sum(values) / len(values) if values else float("nan")
 
 
 if __name__ == "__main__":

@@ -103,6 +103,10 @@ def create_app(collector: Collector) -> Starlette:
             "rejected_overload": w.stats.rejected_overload, "max_pending_seen": w.stats.max_pending_seen,
             "spooled_batches": w.stats.spooled_batches, "spool_bytes": collector.spool.bytes,
             "drained_rows": w.stats.drained_rows, "store_available": getattr(collector.store, "available", True),
+            # The rollup refresher (None when it is off): hours recomputed since start, and the
+            # error of its last tick ("" when it succeeded).
+            "rollup_hours_refreshed": collector.rollup.hours_refreshed if collector.rollup else None,
+            "rollup_error": collector.rollup.last_error if collector.rollup else None,
         })
 
     def read(name: str):

@@ -38,6 +38,20 @@ SETTLE = timedelta(minutes=2)  # an hour is recomputed once it ended this long a
 # rescan the whole hour every few seconds for an answer stale a moment later.
 QUIET = timedelta(seconds=30)
 MAX_WAIT = timedelta(minutes=5)
+# Dimension combinations one fill statement may group. A fill's memory grows with the groups it
+# holds (the engine's GROUP BY state is ~0.7 kB per combination of ten string keys), not with the
+# spans it reads: an hour of 1.5 M spans with 260,000 combinations took 193 MiB of engine memory in
+# one statement (process RSS +173-212 MiB), and +48 MiB RSS in 26 statements of 10,000. An hour with
+# more is filled in slices of its combinations (v_spans_part), each statement a full scan of the
+# hour, so this trades time (~0.9 s per slice of that hour) for a flat memory profile. A real fleet's
+# hour (tens to hundreds of combinations) stays one statement, and up to REFRESH_CHUNK_HOURS of them
+# share one.
+GROUPS_PER_FILL = 10_000
+# After each fill statement the refresher leaves the store alone for a share of the time it took (at
+# least 50 ms, at most 1 s), so ingest and reads waiting on the store's lock get in between slices:
+# a Python lock is not fair, and back to back the statements of one sliced hour held ingest off for
+# ~35 s in a soak (bench/results/experiments.md, "Sliced fills").
+YIELD_SHARE, YIELD_MIN_S, YIELD_MAX_S = 0.25, 0.05, 1.0
 
 
 def floor_hour(t: datetime) -> datetime:
@@ -88,7 +102,7 @@ def plan(since: datetime, until: datetime, dirty: Iterable[datetime], use_rollup
 
 def dirty_hours(store: Store, tenant: str, h0: datetime, h1: datetime) -> list[datetime]:
     rows = store.query("rollup_dirty", {"tenant": tenant, "h0": h0, "h1": h1})
-    return [r["hour"].replace(tzinfo=UTC) if r["hour"].tzinfo is None else r["hour"] for r in rows]
+    return [_utc(r["hour"]) for r in rows]
 
 
 def current_plan(store: Store, params: Mapping[str, Any], use_rollup: bool = True) -> Plan:
@@ -149,30 +163,79 @@ def _ns(t: timedelta) -> int:
     return t // timedelta(microseconds=1) * 1000
 
 
+def fill_batches(hours: Iterable[datetime], groups: Mapping[datetime, int], chunk_hours: int = REFRESH_CHUNK_HOURS,
+                 limit: int = GROUPS_PER_FILL) -> list[tuple[list[datetime], int]]:
+    """The fill statements for `hours`: (consecutive hours, slices) pairs, each slice one statement.
+    Consecutive hours share a statement while their estimated `groups` add up to at most `limit`
+    (and there are at most `chunk_hours`); an hour with more than `limit` is filled alone, in
+    ceil(groups / limit) slices of its dimension combinations."""
+    batches: list[tuple[list[datetime], int]] = []
+    for run in _runs(list(hours), chunk_hours):
+        current: list[datetime] = []
+        total = 0
+        for h in run:
+            g = groups.get(h, 0)
+            if g > limit:
+                if current:
+                    batches.append((current, 1))
+                    current, total = [], 0
+                batches.append(([h], -(-g // limit)))
+                continue
+            if current and total + g > limit:
+                batches.append((current, 1))
+                current, total = [], 0
+            current.append(h)
+            total += g
+        if current:
+            batches.append((current, 1))
+    return batches
+
+
 def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: float | None = None,
-            settle: timedelta = SETTLE, quiet: timedelta = timedelta(0), max_wait: timedelta = MAX_WAIT) -> int:
+            settle: timedelta = SETTLE, quiet: timedelta = timedelta(0), max_wait: timedelta = MAX_WAIT,
+            groups_per_fill: int = GROUPS_PER_FILL, stopping: Callable[[], bool] = lambda: False) -> int:
     """Recompute every changed hour that ended at least `settle` ago and is `due` (with the default
     `quiet` of 0, every one); returns how many hours were recomputed. Idempotent. The open hour is
     left alone: live ingest changes it every second, so reads take it from v_spans anyway, and
     recomputing it on every tick would cost a full scan of the hour (14M spans at 4,000/s) for an
-    answer stale a moment later. The refresher thread passes `quiet=QUIET` for the same reason."""
+    answer stale a moment later. The refresher thread passes `quiet=QUIET` for the same reason.
+
+    Each run of consecutive hours is sized first (rollup_fill_groups) and filled in statements of at
+    most `groups_per_fill` dimension combinations (`fill_batches`); the store is left to ingest and
+    reads for a while between statements (YIELD_SHARE), and `stopping()` is asked there too. An hour
+    is stamped once all its statements are in, so a read never takes a half-filled hour from the
+    rollup (one left half-filled stays dirty, and is recomputed whole next time)."""
     version = int(store.query("rollup_now", {})[0]["now_ns"])  # before reading anything
     sealed = datetime.fromtimestamp(version / 1e9, UTC) - settle
     pending: dict[str, list[datetime]] = {}
     for r in store.query("rollup_pending", {}):
-        hour = r["hour"] if r["hour"].tzinfo else r["hour"].replace(tzinfo=UTC)
+        hour = _utc(r["hour"])
         if hour + HOUR <= sealed and due(int(r["marked_at"]), int(r["computed_at"]), version, quiet, max_wait):
             pending.setdefault(r["tenant"], []).append(hour)
-    done, started = 0, time.monotonic()
+    done, started, pause = 0, time.monotonic(), 0.0
     for tenant, hours in pending.items():
         for run in _runs(hours, chunk_hours):
-            store.execute("rollup_fill", {"tenant": tenant, "since": run[0], "until": run[-1] + HOUR,
-                                          "version": version})
-            store.execute("rollup_stamp", {"tenant": tenant, "hours": run, "version": version})
-            done += len(run)
-            if budget_s is not None and time.monotonic() - started > budget_s:
-                return done
+            groups = {_utc(r["hour"]): int(r["groups"]) for r in store.query(
+                "rollup_fill_groups", {"tenant": tenant, "since": run[0], "until": run[-1] + HOUR})}
+            for batch, parts in fill_batches(run, groups, chunk_hours, groups_per_fill):
+                for part in range(parts):
+                    if pause:
+                        time.sleep(pause)
+                    if stopping():
+                        return done
+                    began = time.monotonic()
+                    store.execute("rollup_fill", {"tenant": tenant, "since": batch[0], "until": batch[-1] + HOUR,
+                                                  "version": version, "parts": parts, "part": part})
+                    pause = min(YIELD_MAX_S, max(YIELD_MIN_S, (time.monotonic() - began) * YIELD_SHARE))
+                store.execute("rollup_stamp", {"tenant": tenant, "hours": batch, "version": version})
+                done += len(batch)
+                if budget_s is not None and time.monotonic() - started > budget_s:
+                    return done
     return done
+
+
+def _utc(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _runs(hours: list[datetime], limit: int) -> list[list[datetime]]:
@@ -212,7 +275,8 @@ class RollupRefresher:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                n = refresh(self.store, budget_s=self.interval, quiet=self.quiet, max_wait=self.max_wait)
+                n = refresh(self.store, budget_s=self.interval, quiet=self.quiet, max_wait=self.max_wait,
+                            stopping=self._stop.is_set)
                 self.hours_refreshed += n
                 self.last_error = ""
                 if n > 24:

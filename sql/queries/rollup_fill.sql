@@ -1,5 +1,7 @@
 -- Recompute the rollup rows of {tenant}'s hours in [{since}, {until}) from v_spans (deduplicated,
--- late quality applied), stamped {version}; rollup_hours is stamped after, by the refresher. One
+-- late quality applied), stamped {version}; rollup_hours is stamped after, by the refresher. Slice
+-- {part} of {parts} of the dimension combinations (v_spans_part): the refresher runs one statement
+-- per slice so that none groups more than ~10,000 combinations (rollup.GROUPS_PER_FILL). One
 -- thread, since this runs in the background of a collector under load (a 125,000-span hour: +65-75 MiB
 -- peak instead of +100-120; bench/results/experiments.md, "Soak RSS"). tests/test_rollup.py checks
 -- every aggregate read from the rollup equals the same read from v_spans.
@@ -22,8 +24,8 @@ SELECT
     min(start_time) AS first_span,
     max(start_time) AS last_span,
     {version:UInt64} AS version
-FROM v_spans(
+FROM v_spans_part(
     tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
-    roles = [], teams = [], services = [], environments = [])
+    roles = [], teams = [], services = [], environments = [], parts = {parts:UInt64}, part = {part:UInt64})
 GROUP BY tenant, hour, role, tier, model, provider, team, feature, service, environment
 SETTINGS prefer_column_name_to_alias = 1, max_threads = 1

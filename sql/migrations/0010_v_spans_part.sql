@@ -1,0 +1,50 @@
+-- v_spans_part: v_spans restricted to one of {parts} slices of the dimension combinations
+-- (role, tier, model, provider, team, feature, service, environment), by a hash of them. The rollup
+-- refresher recomputes an hour with many combinations in several such statements, so one fill
+-- never holds more than ~10,000 groups (collector/rollup.py GROUPS_PER_FILL): an hour of 1.5 M spans
+-- with 260,000 combinations took 193 MiB of engine memory in one statement, 47 MiB per statement in
+-- eight, 25 MiB in sixteen. The late-quality side is sliced the same way (only the traces of the slice's spans), so it
+-- shrinks with the slice too. The slices partition the spans: a span's final row has one hash, and
+-- the late-quality side of its slice holds its trace.
+--
+-- v_spans is v_spans_part with one slice: the late-quality join stays written once.
+CREATE OR REPLACE VIEW v_spans_part AS
+SELECT
+    s.*,
+    if(q.span_id = '', s.quality_score, toNullable(q.late_score)) AS quality,
+    if(q.span_id = '', s.quality_source, q.late_source) AS quality_from
+FROM
+(
+    SELECT *
+    FROM v_spans_unscored(
+        tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
+        roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
+        environments = {environments:Array(String)})
+    WHERE {parts:UInt64} <= 1
+       OR cityHash64(role, tier, model, provider, team, feature, service, environment) % {parts:UInt64} = {part:UInt64}
+) AS s
+LEFT JOIN
+(
+    SELECT
+        trace_id,
+        span_id,
+        argMax(score, (event_time, event_id)) AS late_score,
+        argMax(source, (event_time, event_id)) AS late_source
+    FROM quality_events FINAL
+    WHERE tenant = {tenant:String}
+      AND cityHash64(trace_id) IN (
+          SELECT cityHash64(trace_id) FROM llm_spans
+          WHERE tenant = {tenant:String}
+            AND start_time >= {since:DateTime64(9, 'UTC')}
+            AND start_time < {until:DateTime64(9, 'UTC')}
+            AND ({parts:UInt64} <= 1
+                 OR cityHash64(role, tier, model, provider, team, feature, service, environment) % {parts:UInt64} = {part:UInt64}))
+    GROUP BY trace_id, span_id
+) AS q ON s.trace_id = q.trace_id AND s.span_id = q.span_id;
+
+CREATE OR REPLACE VIEW v_spans AS
+SELECT *
+FROM v_spans_part(
+    tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
+    roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
+    environments = {environments:Array(String)}, parts = 1, part = 0);

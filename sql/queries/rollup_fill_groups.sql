@@ -1,0 +1,12 @@
+-- About how many rollup groups each of {tenant}'s hours in [{since}, {until}) holds (uniq: within a
+-- few percent, in a few hundred kB), so the refresher can size its fill statements
+-- (collector/rollup.py fill_batches). Duplicates are not removed: an estimate needs no FINAL.
+SELECT
+    toStartOfHour(start_time) AS hour,
+    uniq(role, tier, model, provider, team, feature, service, environment) AS groups
+FROM llm_spans
+WHERE tenant = {tenant:String}
+  AND start_time >= {since:DateTime64(9, 'UTC')}
+  AND start_time < {until:DateTime64(9, 'UTC')}
+GROUP BY hour
+ORDER BY hour
