@@ -12,13 +12,14 @@ import queue
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pyarrow as pa
 
+from tierscope import clock
 from tierscope.collector.alerts import PASS_THRESHOLD, AlertRule, Observation, check, message, transitions
 from tierscope.collector.store import Store
 
@@ -158,7 +159,7 @@ class AlertRunner:
         return self._state
 
     def evaluate_once(self, now: datetime | None = None) -> list[dict[str, Any]]:
-        now = now or datetime.now(UTC)
+        now = now or clock.now()
         state = self._load_state()
         events = []
         for row in self.store.query("alert_rules_all", {}):
@@ -185,7 +186,7 @@ class AlertRunner:
 
 
 def ack(store: Store, tenant: str, rule_id: str, who: str = "") -> dict[str, Any]:
-    now = datetime.now(UTC)
+    now = clock.now()
     event = {"tenant": tenant, "event_id": uuid.uuid4().hex, "rule_id": rule_id, "at": now, "kind": "acked",
              "side": "", "observed": None, "threshold": None, "samples": 0, "window_start": now,
              "window_end": now, "detail": f"acknowledged by {who or 'someone'}"}

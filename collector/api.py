@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from tierscope import clock
 from tierscope.collector import rollup
 from tierscope.collector.months import month_close
 from tierscope.collector.store import Store
@@ -199,7 +200,7 @@ def newest_spans(store: Store, params: dict[str, Any], now: datetime | None = No
     disjoint time windows from the newest back, so a page of recent spans never scans the range."""
     since, until = params["since"], params["until"]
     want = params["limit"] + params["offset"]
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     bounds = [until] + [max(since, min(until, now - w)) for w in NEWEST_WINDOWS] + [since]
     rows: list[dict[str, Any]] = []
     for hi, lo in zip(bounds, bounds[1:]):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import click
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tierscope import clock
 
 PAGE = 10_000  # the read API's largest page
 MONTH_BY = ("team", "role", "tier", "model", "provider")
@@ -168,7 +169,7 @@ def export_month(read: Reader, month: str, fmt: str, out: Path, tz: str = "UTC")
     from tierscope.collector.months import month_bounds
 
     since, until = month_bounds(month, tz)
-    as_of = datetime.now(UTC)  # a month still open keeps growing: `complete` says so
+    as_of = clock.now()  # a month still open keeps growing: `complete` says so
     spans = month_span_rows(read, since, until)
     close = read("month", {"month": month, "by": list(MONTH_BY), "tz": tz})
     monthly = [{**r, "month": month} for r in close["rows"]]

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tierscope import clock
 from tierscope.collector.store import Store
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -76,7 +77,7 @@ def month_close(store: Store, tenant: str, month: str, by: list[str], tz: str,
     total["previous_cost_usd"] = sum(before.values(), Decimal(0))
     total["change_usd"] = total["cost_usd"] - total["previous_cost_usd"]
     since, until = month_bounds(month, tz)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     forecast = total["cost_usd"]
     if since < now < until:
         elapsed = Decimal(str((now - since).total_seconds()))

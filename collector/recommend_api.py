@@ -10,11 +10,12 @@ spans (inverse propensity scoring), with n and a confidence interval.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 
+from tierscope import clock
 from tierscope.collector.api import BadParameter, parse_int, scope, spend_by
 from tierscope.collector.offpolicy_api import offpolicy_report
 from tierscope.collector.policy_file import PolicyFileError, load_policy
@@ -57,7 +58,7 @@ def arm_stats(store: Store, q: Mapping[str, Any], tenant: str) -> list[ArmStats]
 
 def recommend(store: Store, q: Mapping[str, Any], tenant: str) -> dict[str, Any]:
     days = parse_int("window_days", q.get("window_days"), 30, 1, 365)
-    now = datetime.now(UTC)
+    now = clock.now()
     # The window starts on the hour, as the dashboard's relative ranges do: whole hours come from the
     # hourly rollup, so only the open hour is read span by span (not a ragged hour at the start too).
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=days)

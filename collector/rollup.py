@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tierscope import clock
 from tierscope.collector.store import Store
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def hour_aligned(tz: str, when: Iterable[datetime] = ()) -> bool:
     """True when `tz` is a whole number of hours from UTC (now, in January and July, and at `when`),
     so its hour/day/week/month buckets are unions of UTC hours."""
     zone = ZoneInfo(tz)
-    year = datetime.now(UTC).year
+    year = clock.now().year
     probes = [datetime(year, 1, 15, tzinfo=UTC), datetime(year, 7, 15, tzinfo=UTC), *when]
     return all((p.astimezone(zone).utcoffset() or timedelta(0)).total_seconds() % 3600 == 0 for p in probes)
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from opentelemetry import trace
 
+from tierscope import clock
 from tierscope.fake_provider import fake_headers, start_fake_provider
 from tierscope.settings import Settings
 
@@ -163,7 +163,7 @@ def run_workload(api_url: str, settings: Settings, stop: threading.Event, *, day
                          resource_attributes={"deployment.environment.name": "demo"})
     instrument()
     with start_fake_provider() as fake:
-        sent = send_history(days, spans_per_day, rng, datetime.now(UTC))
+        sent = send_history(days, spans_per_day, rng, clock.now())
         provider.force_flush()
         log.info("demo: sent %d historical spans", sent)
         arm_demo_alerts(api_url, settings)

@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from tierscope import clock
 from tierscope.dashboard.data import fetch
 from tierscope.dashboard.transforms import label, md_code
 
@@ -58,7 +59,7 @@ def time_range(choice: str, custom: tuple[date, ...] = (), now: datetime | None 
     span = RANGES.get(choice)
     if span is None:
         return "", ""
-    hour = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+    hour = (now or clock.now()).replace(minute=0, second=0, microsecond=0)
     return (hour - span).isoformat(), ""
 
 
@@ -72,7 +73,7 @@ def sidebar() -> Scope | None:
     choice = bar.selectbox("Time range", [*RANGES, CUSTOM], index=list(RANGES).index(DEFAULT_RANGE), key="f_range")
     custom: tuple[date, ...] = ()
     if choice == CUSTOM:
-        today = datetime.now(UTC).date()
+        today = clock.now().date()
         custom = tuple(bar.date_input("From – to (UTC)", (today - timedelta(days=7), today), key="f_dates"))
     since, until = time_range(choice, custom)
     options = fetch("filters", "filters", since=since, until=until)

@@ -3,10 +3,10 @@ reconcile exactly, month-over-month change, run-rate forecast, share unpriced, C
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 
 import streamlit as st
 
+from tierscope import clock
 from tierscope.dashboard import filters
 from tierscope.dashboard.data import fetch, nothing_in_scope
 from tierscope.dashboard.month_frames import month_csv, month_display, month_lines, month_options, month_parquet
@@ -26,7 +26,7 @@ st.caption("The sidebar's time range does not apply here: pick the month. Team, 
 pick_zone, pick_month = st.columns(2)
 tz = pick_zone.selectbox("Time zone (month boundaries)", ZONES, key="month_tz")
 seen = fetch("filters", "months with data", **shared)
-months = month_options(seen["first_span"], seen["last_span"], tz, datetime.now(UTC))
+months = month_options(seen["first_span"], seen["last_span"], tz, clock.now())
 month = pick_month.selectbox("Month", months, key="month_pick")
 close = fetch("month", f"the {month} close", month=month, tz=tz, **shared)
 total = close["total"]

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tierscope import clock
 from tierscope.client import ApiClient
 from tierscope.collector.server import BackgroundCollector
 from tierscope.dashboard.filters import CUSTOM, time_range
@@ -30,6 +31,7 @@ from tierscope.dashboard.sample_data import SAMPLE_POLICY, sample_traces, send
 from tierscope.dashboard.transforms import auto_bucket, money_text, regroup, spend_text
 from tierscope.settings import Settings
 
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 
 
@@ -45,6 +47,7 @@ def collector(tmp_path_factory) -> Iterator[BackgroundCollector]:
     (home / "routing-policy.yaml").write_text(SAMPLE_POLICY)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("TIERSCOPE_POLICY_FILE", str(home / "routing-policy.yaml"))
+        env.setenv(clock.ENV, NOW.isoformat())  # the sample data's last day: November is the open month
         settings = Settings(store=f"chdb:{home / 'store'}", http_port=_free_port(), grpc_port=0, prices_file="")
         with BackgroundCollector(settings) as running:
             send(running.url, sample_traces(np.random.default_rng(7), 80))
