@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo up test test-fast bench soak chromium clean
+.PHONY: demo up test test-fast test-unit bench soak chromium clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,8 +24,11 @@ chromium:
 test: $(STAMP) chromium
 	$(PY) -m pytest -q -p no:cacheprovider
 
-test-fast: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -m "not browser and not slow"
+test-fast: $(STAMP)  # no browser: tests/unit (no engine, no server) and tests/integration
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/integration
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 bench: $(STAMP)
 	$(PY) bench/run.py

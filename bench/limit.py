@@ -34,11 +34,11 @@ class InsertRate:
 
 def decode_rate(bodies: list[bytes], spans: int, repeats: int = 3) -> DecodeRate:
     """Best of `repeats` passes over `bodies` (the first pass also warms the caches)."""
-    from tierscope.collector.decode import decode_body
-    from tierscope.collector.normalize import normalize
-    from tierscope.collector.pricing import Pricer
-    from tierscope.collector.rows import quality_table, spans_table
-    from tierscope.collector.service import TierResolver
+    from tierscope.collector.ingest.decode import decode_body
+    from tierscope.collector.ingest.normalize import normalize
+    from tierscope.collector.pricing.prices import Pricer
+    from tierscope.collector.ingest.rows import quality_table, spans_table
+    from tierscope.collector.server.service import TierResolver
 
     resolve, pricer = TierResolver(), Pricer()
     for body in bodies[:4]:  # genai-prices' snapshot and the tier map load once
@@ -70,11 +70,11 @@ def decode_rate_at(rev: str, bodies: list[bytes], spans: int) -> DecodeRate:
 
 def arrow_tables(bodies: list[bytes]) -> pa.Table:
     """The llm_spans rows the collector would insert for `bodies`."""
-    from tierscope.collector.decode import decode_body
-    from tierscope.collector.normalize import normalize
-    from tierscope.collector.pricing import Pricer
-    from tierscope.collector.rows import spans_table
-    from tierscope.collector.service import TierResolver
+    from tierscope.collector.ingest.decode import decode_body
+    from tierscope.collector.ingest.normalize import normalize
+    from tierscope.collector.pricing.prices import Pricer
+    from tierscope.collector.ingest.rows import spans_table
+    from tierscope.collector.server.service import TierResolver
 
     resolve, pricer = TierResolver(), Pricer()
     now_us = time.time_ns() // 1000
@@ -86,7 +86,7 @@ def insert_rate(bodies: list[bytes], batch: int = 20_000, settings: dict[str, in
     """Rows/s of Store.insert into a fresh store, `batch` rows per insert (run it in its own process).
 
     With `settings`, the same chdb insert_arrow with those insert settings instead (a proposal)."""
-    from tierscope.collector.store import Store
+    from tierscope.collector.store.clickhouse import Store
 
     table = arrow_tables(bodies)
     batch = min(batch, max(1, table.num_rows // 4))

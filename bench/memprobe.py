@@ -90,7 +90,7 @@ def main() -> int:
                         help="undo migration 0005 (ClickHouse's default merge algorithm), for an A/B comparison")
     args = parser.parse_args()
 
-    from tierscope.collector.server import BackgroundCollector
+    from tierscope.collector.server.background import BackgroundCollector
     from tierscope.settings import Settings
 
     home = tempfile.mkdtemp(prefix="tierscope-memprobe-")

@@ -11,7 +11,7 @@ import sys
 
 def _insert_settings() -> None:
     """store.py: insert with optimize_on_insert=0 (reads use FINAL; no need to dedupe each block)."""
-    from tierscope.collector.store import Store
+    from tierscope.collector.store.clickhouse import Store
 
     def insert(self, table, rows):  # noqa: ANN001
         if rows.num_rows == 0:
@@ -35,8 +35,8 @@ def _grpc_raw() -> None:
     import grpc
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-    from tierscope.collector import grpc_server
-    from tierscope.collector.decode import decode_traces
+    from tierscope.collector.server import grpc_app as grpc_server
+    from tierscope.collector.ingest.decode import decode_traces
 
     def add(servicer, server):  # noqa: ANN001
         handler = grpc.unary_unary_rpc_method_handler(

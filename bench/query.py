@@ -54,7 +54,7 @@ def _nano_decimal(nano: np.ndarray, valid: np.ndarray) -> pa.Array:
 
 def _model_prices() -> np.ndarray:
     """Per-token USD (input, cache read, cache write, output) for each workload model, NaN if unpriced."""
-    from tierscope.collector.pricing import Pricer, TieredPrice
+    from tierscope.collector.pricing.prices import Pricer, TieredPrice
 
     pricer, now = Pricer(), datetime.now(UTC)
     prices = np.full((len(MODELS), 4), np.nan)
@@ -158,8 +158,8 @@ class BuiltStore:
 
 def build_store(path: str, spans: int = 10_000_000, days: int = 90, chunk: int = 1_000_000, seed: int = 5) -> BuiltStore:
     """Generate `spans` spans over the last `days` days into a new store at `path` (in this process)."""
-    from tierscope.collector import rollup
-    from tierscope.collector.store import Store
+    from tierscope.collector.store import rollup
+    from tierscope.collector.store.clickhouse import Store
 
     t0 = time.monotonic()
     store = Store(f"chdb:{path}")

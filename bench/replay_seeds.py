@@ -36,7 +36,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from tierscope.collector.replay import run_replay
+from tierscope.collector.recommender.replay import run_replay
 
 QUALITY_BAR = 0.95
 COST_BAR = 0.40

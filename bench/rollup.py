@@ -52,7 +52,7 @@ class RollupCost:
 
 
 def _time(store, sql: str, params: dict, runs: int, budget_s: float) -> tuple[float, int]:  # noqa: ANN001
-    from tierscope.collector.store import READ_SETTINGS
+    from tierscope.collector.store.clickhouse import READ_SETTINGS
 
     times: list[float] = []
     started = time.monotonic()
@@ -65,7 +65,7 @@ def _time(store, sql: str, params: dict, runs: int, budget_s: float) -> tuple[fl
 
 def where_time_goes(path: str, runs: int = 3, budget_s: float = 10.0) -> RollupCost:
     """Time the variants on the store at `path` (its rollup filled by query.build_store)."""
-    from tierscope.collector.store import Store
+    from tierscope.collector.store.clickhouse import Store
 
     store = Store(f"chdb:{path}")
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)

@@ -85,7 +85,7 @@ def _replayed_fake_provider_client():  # -> openai.OpenAI
     import httpx
     import openai
 
-    from tierscope.fake_provider import FakeUsage, start_fake_provider
+    from tierscope.demo.fake_provider import FakeUsage, start_fake_provider
 
     with start_fake_provider(default_usage=FakeUsage(input=1200, output=300)) as fake:
         real = httpx.post(f"{fake.url}/v1/chat/completions", json={"model": "gpt-4o", "messages": MESSAGES}, timeout=30)

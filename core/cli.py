@@ -60,8 +60,8 @@ def server_options(fn):
 def _run_collector(settings: Settings) -> None:
     import asyncio
 
-    from tierscope.collector.server import serve
-    from tierscope.collector.store import StoreError
+    from tierscope.collector.server.background import serve
+    from tierscope.collector.store.clickhouse import StoreError
 
     try:
         asyncio.run(serve(settings))
@@ -111,7 +111,7 @@ def dashboard(api: str | None, port: int | None, host: str | None) -> None:
     import os
     import subprocess
 
-    from tierscope.collector.auth import LOOPBACK_NAMES
+    from tierscope.collector.server.auth import LOOPBACK_NAMES
     from tierscope.launch import dashboard_command
 
     settings = _settings(api=api, dashboard_port=port, host=host)
@@ -249,8 +249,8 @@ def misrouted(fmt: str, since: str | None, until: str | None, api: str | None) -
 @click.option("--prices", "prices_file", help="Price overrides file [prices.toml].")
 def reprice(since: str | None, api: str | None, store: str | None, prices_file: str | None) -> None:
     """Recompute stored costs after a genai-prices update or a prices.toml change."""
-    from tierscope.collector.reprice import reprice_store
-    from tierscope.collector.store import Store, StoreError
+    from tierscope.collector.pricing.reprice import reprice_store
+    from tierscope.collector.store.clickhouse import Store, StoreError
 
     if store:
         try:
@@ -279,8 +279,8 @@ def reprice(since: str | None, api: str | None, store: str | None, prices_file: 
 @click.option("--apply", "apply_now", is_flag=True, help="With --cluster: run the DDL instead of printing it.")
 def migrate(store: str | None, cluster: str | None, database: str, apply_now: bool) -> None:
     """Create or upgrade the store's schema (the collector also does this at start)."""
-    from tierscope.collector.cluster import ClusterSchemaError, apply_cluster, cluster_statements
-    from tierscope.collector.store import Store, StoreError
+    from tierscope.collector.store.cluster import ClusterSchemaError, apply_cluster, cluster_statements
+    from tierscope.collector.store.clickhouse import Store, StoreError
 
     try:
         if cluster and not apply_now:
@@ -421,9 +421,9 @@ def alerts_ack(rule_id: str, who: str, api: str | None) -> None:
 
 
 def _register() -> None:
-    from tierscope.collector.export import export_command
-    from tierscope.collector.interop_otel_cli import import_otel_command
-    from tierscope.collector.replay import replay_command
+    from tierscope.collector.interop.export import export_command
+    from tierscope.collector.interop.otel_cli import import_otel_command
+    from tierscope.collector.recommender.replay import replay_command
 
     main.add_command(replay_command, "replay")
     main.add_command(import_otel_command, "import-otel")

@@ -28,8 +28,8 @@ def dashboard_command(port: int, host: str) -> list[str]:
 
 
 def run_up(settings: Settings, workload: bool) -> None:
-    from tierscope.collector.server import BackgroundCollector
-    from tierscope.collector.store import StoreError
+    from tierscope.collector.server.background import BackgroundCollector
+    from tierscope.collector.store.clickhouse import StoreError
 
     try:
         collector = BackgroundCollector(settings).start()
@@ -42,7 +42,7 @@ def run_up(settings: Settings, workload: bool) -> None:
     click.echo(f"store      {settings.store}")
     stop = threading.Event()
     if workload:
-        from tierscope.demo_workload import run_workload
+        from tierscope.demo.workload import run_workload
 
         threading.Thread(target=run_workload, args=(api_url, settings, stop), daemon=True,
                          name="tierscope-demo").start()

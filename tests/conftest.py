@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from tierscope.client import ApiClient
-from tierscope.fake_provider import FakeProvider, start_fake_provider
+from tierscope.demo.fake_provider import FakeProvider, start_fake_provider
 from tierscope.instrumentation import RoleSpanProcessor, instrument, set_tier_map, uninstrument
 from tierscope.instrumentation.conventions import INSTRUMENTATION_SCOPE
 

@@ -17,7 +17,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
-from tierscope.collector.server import BackgroundCollector
+from tierscope.collector.server.background import BackgroundCollector
 from tierscope.settings import Settings
 
 

@@ -1,0 +1,76 @@
+"""Recompute stored costs after a price update or a prices.toml change (Langfuse cannot).
+
+Rows are re-read month by month, priced again with the same bulk Pricer as ingest, and written
+back with a newer ingested_at; ReplacingMergeTree keeps the newest row per span, so readers see
+either the old or the new cost of a span, never both.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tierscope.collector.pricing.prices import Pricer, load_overrides
+from tierscope.collector.store.clickhouse import Store
+from tierscope.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_SELECT_MONTHS = (
+    "SELECT DISTINCT toYYYYMM(start_time) AS m FROM llm_spans "
+    "WHERE start_time >= {since:DateTime64(9, 'UTC')} ORDER BY m"
+)
+_SELECT_ROWS = (
+    "SELECT * FROM llm_spans FINAL WHERE toYYYYMM(start_time) = {month:UInt32} "
+    "AND start_time >= {since:DateTime64(9, 'UTC')}"
+)
+
+
+def reprice_table(rows: pa.Table, pricer: Pricer, ingested_us: int) -> tuple[pa.Table, int]:
+    """The same rows with fresh cost columns; also how many costs changed."""
+    start_ns = rows["start_time"].cast(pa.int64()).to_numpy(zero_copy_only=False)
+    tokens = {k: rows[k].cast(pa.int64()).to_numpy(zero_copy_only=False)
+              for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")}
+    priced = pricer.price(rows["model"].cast(pa.string()).to_pylist(), rows["provider"].cast(pa.string()).to_pylist(),
+                          start_ns, tokens["input_tokens"], tokens["output_tokens"],
+                          tokens["cache_read_tokens"], tokens["cache_write_tokens"])
+    old = rows["cost_usd"].combine_chunks().cast(priced.cost_usd.type)
+    same = pc.fill_null(pc.equal(old, priced.cost_usd), False)
+    both_null = pc.and_(pc.is_null(old), pc.is_null(priced.cost_usd))
+    changed = len(old) - pc.sum(pc.or_(same, both_null)).as_py() if len(old) else 0
+    out = rows
+    for name, column in (("cost_usd", priced.cost_usd), ("priced", pa.array(priced.priced)),
+                         ("price_source", pa.array(priced.price_source)),
+                         ("price_version", pa.array(priced.price_version)),
+                         ("ingested_at", pa.array(np.full(len(old), ingested_us, np.int64),
+                                                  pa.timestamp("us", tz="UTC")))):
+        index = out.schema.get_field_index(name)
+        out = out.set_column(index, name, column.cast(out.schema.field(name).type) if name != "cost_usd" else column)
+    return out, changed
+
+
+def reprice_store(store: Store, settings: Settings, since: str | None = None) -> dict[str, Any]:
+    start = datetime.fromisoformat(since.replace("Z", "+00:00")) if since else datetime(1970, 1, 1, tzinfo=UTC)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    pricer = Pricer(load_overrides(settings.prices_file))
+    began = time.monotonic()
+    total = changed = 0
+    for (month,) in store.rows(_SELECT_MONTHS, {"since": start}):
+        with store._lock:  # one month at a time bounds memory
+            rows = store.client.query_arrow(_SELECT_ROWS, parameters={"month": month, "since": start})
+        if rows.num_rows == 0:
+            continue
+        fresh, n_changed = reprice_table(rows, pricer, time.time_ns() // 1000)
+        if n_changed:
+            store.insert("llm_spans", fresh)
+        total += rows.num_rows
+        changed += n_changed
+        log.info("repriced %d spans of %d (%d changed)", rows.num_rows, month, n_changed)
+    return {"spans": total, "changed": changed, "seconds": round(time.monotonic() - began, 3)}

@@ -1,0 +1,90 @@
+"""`GET /api/v1/recommend`: the recommended routing policy from the store's own telemetry.
+
+Per role, per model aggregates over a window become bandit evidence; the routing policy file's
+pins are honoured; a firing quality alert scoped to (role, model) demotes that model and a firing
+cost alert on a role raises that role's cost weight, so alerts change the recommendation. Beside
+it, ``offpolicy``: the recommended policy's cost and quality per call estimated from router-logged
+spans (inverse propensity scoring), with n and a confidence interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from tierscope import clock
+from tierscope.collector.read.api import BadParameter, parse_int, scope, spend_by
+from tierscope.collector.offpolicy.api import offpolicy_report
+from tierscope.collector.recommender.policy_file import PolicyFileError, load_policy
+from tierscope.collector.recommender.stats import ArmStats, recommend_policy
+from tierscope.collector.store.clickhouse import Store
+from tierscope.settings import Settings
+
+COST_ALERT_WEIGHT = 2.0
+
+
+def _firing(store: Store, tenant: str) -> tuple[set[tuple[str, str]], dict[str, float], list[dict[str, Any]]]:
+    from tierscope.collector.alerts.api import list_alerts
+
+    listed = list_alerts(store, {}, tenant)
+    demoted, weights, firing = set(), {}, []
+    for rule in listed["rules"]:
+        if not rule["armed"]:
+            continue
+        if rule["state"]["quality"] == "fired" and rule["role"] and rule["model"]:
+            demoted.add((rule["role"], rule["model"]))
+            firing.append({"rule_id": rule["rule_id"], "side": "quality", "role": rule["role"], "model": rule["model"]})
+        if rule["state"]["cost"] == "fired" and rule["role"]:
+            weights[rule["role"]] = COST_ALERT_WEIGHT
+            firing.append({"rule_id": rule["rule_id"], "side": "cost", "role": rule["role"]})
+    return demoted, weights, firing
+
+
+def arm_stats(store: Store, q: Mapping[str, Any], tenant: str) -> list[ArmStats]:
+    rows = spend_by(store, {**scope(q, tenant), "by": ["role", "model", "tier"]})  # hourly rollup where current
+    rows = [r for r in rows if r["g_role"] and r["g_model"] and r["unpriced_spans"] < r["spans"]]
+    per_role: dict[str, int] = {}
+    for r in rows:
+        per_role[r["g_role"]] = per_role.get(r["g_role"], 0) + int(r["spans"])
+    return [ArmStats(role=r["g_role"], model=r["g_model"], tier=r["g_tier"], n_calls=int(r["spans"]),
+                     n_quality=int(r["quality_n"]),
+                     quality_sum=float(r["quality_mean"] or 0.0) * int(r["quality_n"]),
+                     cost_sum_usd=r["cost_usd"], current_share=int(r["spans"]) / per_role[r["g_role"]])
+            for r in rows]
+
+
+def recommend(store: Store, q: Mapping[str, Any], tenant: str) -> dict[str, Any]:
+    days = parse_int("window_days", q.get("window_days"), 30, 1, 365)
+    now = clock.now()
+    # The window starts on the hour, as the dashboard's relative ranges do: whole hours come from the
+    # hourly rollup, so only the open hour is read span by span (not a ragged hour at the start too).
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=days)
+    window = {**q, "since": q.get("since") or start.isoformat(),
+              "until": q.get("until") or now.isoformat()}
+    try:
+        target = float(q.get("quality_target", 0.95))
+    except ValueError:
+        raise BadParameter("quality_target must be a number in (0, 1]") from None
+    if not 0 < target <= 1:
+        raise BadParameter("quality_target must be a number in (0, 1]")
+    try:
+        policy_file = load_policy(Settings().policy_file)
+    except PolicyFileError as exc:
+        raise BadParameter(str(exc)) from None
+    stats = arm_stats(store, window, tenant)
+    roles = {s.role for s in stats}
+    pins = {role: p.pinned_model for role, p in policy_file.roles.items() if p.pinned_model and role in roles}
+    demoted, weights, firing = _firing(store, tenant)
+    weights = {r: w for r, w in weights.items() if r in roles}
+    if not stats:
+        return {"policy": None, "routes": [], "firing_alerts": firing,
+                "message": "no priced LLM spans with a role in the window yet"}
+    policy = recommend_policy(stats, np.random.default_rng(parse_int("seed", q.get("seed"), 0, 0, 2**31)),
+                              quality_target=target, pins=pins, demoted=demoted, cost_weights=weights,
+                              window_days=float(days), generated_at=now)
+    offpolicy = offpolicy_report(store, scope(window, tenant), policy.as_mapping())
+    return {**policy.to_dict(), "demoted": [list(d) for d in sorted(demoted)], "firing_alerts": firing,
+            "offpolicy": offpolicy, "yaml": policy.to_yaml()}

@@ -1,0 +1,202 @@
+"""Turn posterior beliefs about (role, model) quality and cost into a routing recommendation.
+
+Pure: a frozen snapshot of beliefs in, a ``Recommendation`` out, randomness from the caller's
+``numpy.random.Generator``. Candidates are the Pareto-optimal assignments (exact, on posterior
+means) of arms that meet the per-role floors; a role only moves to arms with ``min_evidence``
+observations (otherwise it stays on its current model). Among them we take the cheapest that
+meets the global quality target in at least ``confidence`` of the posterior draws, then the one
+most likely to meet it within a ``certainty_premium`` of that cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tierscope.collector.recommender.price import quality_price, role_choices
+from tierscope.collector.recommender.solver import QUALITY_TOLERANCE, ParetoFront, pareto_front
+from tierscope.collector.recommender.types import BanditConfig, Recommendation, RoleChoice, RoleSpec
+
+_CANDIDATE_CHUNK = 128
+
+
+@dataclass(frozen=True, eq=False)
+class Beliefs:
+    """Posterior state as ``(roles, arms)`` arrays; arms past a role's own list are padding.
+
+    Quality posteriors are Beta(1 + quality_sum, 1 + quality_n - quality_sum); ``cost`` is the
+    estimated cost per call; ``reference``, ``incumbent`` and ``pinned`` hold arm indices
+    (``pinned`` is -1 for unpinned roles); absent floors are NaN.
+    """
+
+    roles: tuple[RoleSpec, ...]
+    exists: np.ndarray
+    demoted: np.ndarray
+    quality_sum: np.ndarray
+    quality_n: np.ndarray
+    cost: np.ndarray
+    cost_weight: np.ndarray
+    volume: np.ndarray
+    reference: np.ndarray
+    incumbent: np.ndarray
+    pinned: np.ndarray
+    floor: np.ndarray
+    relative_floor: np.ndarray
+
+    @property
+    def alpha(self) -> np.ndarray:
+        return 1.0 + self.quality_sum
+
+    @property
+    def beta(self) -> np.ndarray:
+        return 1.0 + self.quality_n - self.quality_sum
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Each role's share of call volume (one pseudo-call each, so a new role still counts)."""
+        volume = self.volume + 1.0
+        return volume / volume.sum()
+
+
+def apply_floors(
+    quality: np.ndarray, allowed: np.ndarray, floor: np.ndarray, relative_floor: np.ndarray
+) -> np.ndarray:
+    """Allowed arms whose quality meets the role's absolute and relative floors.
+
+    Works on ``(roles, arms)`` or ``(draws, roles, arms)`` quality. A role where no arm meets
+    its floors keeps its best allowed arm, so every role stays routable.
+    """
+    allowed = np.broadcast_to(allowed, quality.shape)
+    masked = np.where(allowed, quality, -np.inf)
+    best = masked.max(axis=-1, keepdims=True)
+    ok = allowed & ~(quality < floor[:, None]) & ~(quality < relative_floor[:, None] * best)
+    nothing = ~ok.any(axis=-1, keepdims=True)
+    return np.where(nothing, allowed & (masked == best), ok)
+
+
+def recommend(beliefs: Beliefs, config: BanditConfig, rng: np.random.Generator) -> Recommendation:
+    """The cheapest routing that meets floors and, with enough confidence, the quality target."""
+    n_roles = len(beliefs.roles)
+    rows = np.arange(n_roles)
+    means = beliefs.alpha / (beliefs.alpha + beliefs.beta)
+    weights = beliefs.weights
+    gated = _gated(beliefs, config.min_evidence)
+    eligible = apply_floors(means, gated, beliefs.floor, beliefs.relative_floor)
+    cost = weights[:, None] * beliefs.cost_weight[:, None] * beliefs.cost
+    front = pareto_front(cost, weights[:, None] * means, eligible)
+
+    draws = rng.beta(beliefs.alpha, beliefs.beta, size=(config.samples, *means.shape))
+    reference_quality = (weights * draws[:, rows, beliefs.reference]).sum(axis=1)
+    if config.quality_target is None:
+        draw_targets = np.full(config.samples, -np.inf)
+        pick, probability = 0, 1.0
+    else:
+        draw_targets = config.quality_target * reference_quality
+        pick, probability = _most_affordable_confident(front, draws, weights, draw_targets, config)
+    chosen = front.arms[pick]
+
+    agree = np.zeros(n_roles)
+    per_call = beliefs.cost_weight[:, None] * beliefs.cost
+    draw_eligible = apply_floors(draws, gated, beliefs.floor, beliefs.relative_floor)
+    for draw in range(config.samples):
+        price = quality_price(per_call, draws[draw], draw_eligible[draw], weights, draw_targets[draw])
+        agree += role_choices(price, per_call, draws[draw], draw_eligible[draw]) == chosen
+    reference_mean = float((weights * means[rows, beliefs.reference]).sum())
+    chosen_mean = float((weights * means[rows, chosen]).sum())
+    choices = tuple(
+        _choice(beliefs, gated, means, role, int(chosen[role]), agree[role] / config.samples)
+        for role in range(n_roles)
+    )
+    return Recommendation(
+        choices=choices,
+        quality_target=config.quality_target,
+        target_probability=probability,
+        expected_quality_ratio=chosen_mean / reference_mean if reference_mean > 0 else 1.0,
+    )
+
+
+def _gated(beliefs: Beliefs, min_evidence: int) -> np.ndarray:
+    """Arms the recommendation may use: pins, demotions and the minimum-evidence rule applied."""
+    n_roles, n_arms = beliefs.exists.shape
+    incumbent = np.zeros((n_roles, n_arms), dtype=bool)
+    incumbent[np.arange(n_roles), beliefs.incumbent] = True
+    enough = beliefs.quality_n >= min_evidence - QUALITY_TOLERANCE
+    gated = beliefs.exists & ~beliefs.demoted & (enough | incumbent)
+    for role in np.flatnonzero(beliefs.pinned >= 0):
+        gated[role] = False
+        gated[role, beliefs.pinned[role]] = True
+    empty = ~gated.any(axis=1)
+    gated[empty] = incumbent[empty]  # nothing else is usable: stay where we are
+    return gated
+
+
+def _most_affordable_confident(
+    front: ParetoFront,
+    draws: np.ndarray,
+    weights: np.ndarray,
+    draw_targets: np.ndarray,
+    config: BanditConfig,
+) -> tuple[int, float]:
+    """Pick the Pareto assignment to recommend, and its probability of meeting the target.
+
+    Find the cheapest assignment meeting the target in at least ``confidence`` of the posterior
+    draws; then, among assignments costing at most ``certainty_premium`` more, take the one most
+    likely to meet it (cheapest among equals). Paying a few percent for a policy that is much
+    surer to hold the quality line is usually the better trade, and it keeps the recommendation
+    from flipping on noise between near-equal options. If nothing reaches ``confidence``, the
+    assignment most likely to meet the target wins.
+    """
+    candidates = np.arange(front.cost.size)
+    rows = np.arange(front.arms.shape[1])
+    budget = np.inf
+    best_pick, best_probability = 0, -1.0
+    for start in range(0, candidates.size, _CANDIDATE_CHUNK):
+        chunk = candidates[start : start + _CANDIDATE_CHUNK]
+        chunk = chunk[front.cost[chunk] <= budget]
+        if chunk.size == 0:
+            break
+        achieved = (weights * draws[:, rows, front.arms[chunk]]).sum(axis=-1)  # (draws, candidates)
+        probability = (achieved >= draw_targets[:, None] - QUALITY_TOLERANCE).mean(axis=0)
+        confident = np.flatnonzero(probability >= config.confidence)
+        if confident.size and not np.isfinite(budget):
+            budget = front.cost[chunk[confident[0]]] * (1.0 + config.certainty_premium)
+            within = front.cost[chunk] <= budget
+            chunk, probability = chunk[within], probability[within]
+        top = int(np.argmax(probability))
+        if probability[top] > best_probability:
+            best_pick, best_probability = int(chunk[top]), float(probability[top])
+    return best_pick, best_probability
+
+
+def _choice(
+    beliefs: Beliefs, gated: np.ndarray, means: np.ndarray, role: int, arm: int, confidence: float
+) -> RoleChoice:
+    spec = beliefs.roles[role]
+    current = int(beliefs.incumbent[role])
+    pinned = bool(beliefs.pinned[role] >= 0)
+    if pinned:
+        reason = "compliance pin"
+    elif arm == current:
+        reason = "no eligible arm meets floors and target for less"
+    elif beliefs.demoted[role, current]:
+        reason = "current model demoted by a quality alert"
+    elif beliefs.cost[role, arm] < beliefs.cost[role, current]:
+        reason = "meets floors and target for less"
+    else:
+        reason = "current model falls short of floors or target"
+    waiting = int((beliefs.exists[role] & ~beliefs.demoted[role] & ~gated[role]).sum())
+    if waiting and not pinned:
+        reason += f"; {waiting} arm(s) below minimum evidence"
+    return RoleChoice(
+        role=spec.role,
+        model=spec.arms[arm].model,
+        tier=spec.arms[arm].tier,
+        current_model=spec.arms[current].model,
+        expected_quality=float(means[role, arm]),
+        expected_cost=float(beliefs.cost[role, arm]),
+        confidence=float(confidence),
+        evidence_n=float(beliefs.quality_n[role, arm]),
+        pinned=pinned,
+        reason=reason,
+    )

@@ -1,0 +1,187 @@
+"""The schema on a ClickHouse cluster: the same migrations, rewritten as ON CLUSTER DDL.
+
+Each `CREATE TABLE t ... ENGINE = XMergeTree(args)` of sql/migrations becomes a replicated local
+table `t_local` (ReplicatedXMergeTree with the `{shard}`/`{replica}` macros) plus a `Distributed`
+table `t` over it, so collectors and queries keep using the names they use on one node. Rows are
+sharded by a prefix of the sort key (tenant, trace_id), so every version of one span lands on the
+same shard and ReplacingMergeTree's FINAL still sees them together. Views are created on every node
+over the Distributed tables. `schema_migrations` is one replicated table shared by every node, so a
+collector starting on any node finds the schema current and applies nothing.
+
+Cluster and database names are checked identifiers, back-quoted: they are the only text spliced in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import click
+
+from tierscope.collector.store.clickhouse import Store, StoreError, migrations, split_statements
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CREATE_TABLE = re.compile(r"^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>\w+)\s*(?P<rest>\(.*)$",
+                           re.IGNORECASE | re.DOTALL)
+_CREATE_VIEW = re.compile(r"^CREATE\s+(?P<head>(?:OR\s+REPLACE\s+)?VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>\w+)"
+                          r"\s+(?P<rest>AS\s.*)$", re.IGNORECASE | re.DOTALL)
+_ENGINE = re.compile(r"ENGINE\s*=\s*(?P<engine>\w*MergeTree)\s*(?:\((?P<args>[^()]*)\))?", re.IGNORECASE)
+_ORDER_BY = re.compile(r"ORDER\s+BY\s+", re.IGNORECASE)
+# Data moves of a single-node upgrade (0004 re-keys an existing llm_spans and backfills rollup
+# marks): a new cluster is created from the final schema of 0001 and has no data to move.
+_SINGLE_NODE = re.compile(r"^(?:DROP|ALTER|EXCHANGE|INSERT)\b|\bllm_spans_v4\b", re.IGNORECASE)
+MIGRATIONS_TABLE = "schema_migrations"
+
+
+class ClusterSchemaError(ValueError):
+    """A migration statement this module cannot rewrite for a cluster; the message names it."""
+
+
+def _quoted(name: str, what: str) -> str:
+    if not _IDENTIFIER.match(name or ""):
+        raise ClusterSchemaError(f"{what} must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*), got {name!r}")
+    return f"`{name}`"
+
+
+def _engine_at_top_level(text: str) -> re.Match[str]:
+    """The ENGINE clause after the column list (parentheses and quotes skipped)."""
+    depth, quote = 0, ""
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote and text[i - 1] != "\\" else quote
+        elif ch in "'`\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and text[i:i + 6].upper() == "ENGINE":
+            match = _ENGINE.match(text, i)
+            if match:
+                return match
+    raise ClusterSchemaError("no *MergeTree ENGINE clause after the column list")
+
+
+def _sort_columns(rest: str) -> list[str]:
+    """The plain column names of the ORDER BY tuple (expressions such as toStartOfHour(t) skipped)."""
+    order = _ORDER_BY.search(rest)
+    if not order:
+        raise ClusterSchemaError("a table without ORDER BY cannot be sharded")
+    text = rest[order.end():].lstrip()
+    if not text.startswith("("):
+        return [text.split()[0]] if text else []
+    depth, item, items = 0, "", []
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0:
+            break
+        if ch == "," and depth == 1:
+            items.append(item)
+            item = ""
+        elif depth > 1 or ch != "(":
+            item += ch
+    items.append(item)
+    return [i.strip() for i in items if _IDENTIFIER.match(i.strip())]
+
+
+def _sharding_key(rest: str) -> str:
+    """The first two plain sort columns: (tenant, trace_id) for spans, so every version of a span
+    (and every span of a trace) is on one shard; (tenant, hour) for the rollup tables."""
+    columns = _sort_columns(rest)
+    if not columns:
+        raise ClusterSchemaError("a table whose ORDER BY has no plain column cannot be sharded")
+    return f"cityHash64({', '.join(columns[:2])})"
+
+
+def _table(name: str, rest: str, cluster: str, db: str) -> list[str]:
+    engine = _engine_at_top_level(rest)
+    local = f"{name}_local"
+    path = f"'/clickhouse/tables/{{shard}}/{db.strip('`')}/{local}'"
+    args = ", ".join(filter(None, [path, "'{replica}'", (engine.group("args") or "").strip()]))
+    replicated = f"ENGINE = Replicated{engine.group('engine')}({args})"
+    body = rest[:engine.start()] + replicated + rest[engine.end():]
+    distributed = (f"CREATE TABLE IF NOT EXISTS {db}.`{name}` ON CLUSTER {cluster} AS {db}.`{local}`\n"
+                   f"ENGINE = Distributed('{cluster.strip('`')}', '{db.strip('`')}', '{local}', {_sharding_key(rest)})")
+    return [f"CREATE TABLE IF NOT EXISTS {db}.`{local}` ON CLUSTER {cluster}\n{body}", distributed]
+
+
+def _view(head: str, name: str, rest: str, tables: set[str], cluster: str, db: str) -> str:
+    if tables:  # qualify the tables the view reads, so it means the same whatever the session database
+        pattern = re.compile(r"\b(FROM|JOIN)\s+(" + "|".join(map(re.escape, sorted(tables))) + r")\b", re.IGNORECASE)
+        rest = pattern.sub(lambda m: f"{m.group(1)} {db}.`{m.group(2)}`", rest)
+    return f"CREATE {head.upper()} {db}.`{name}` ON CLUSTER {cluster} {rest}"
+
+
+def cluster_plan(cluster: str, database: str = "default") -> Iterator[tuple[int, str, list[str]]]:
+    """(version, name, ON CLUSTER statements) per migration, in order."""
+    c, db = _quoted(cluster, "cluster"), _quoted(database, "database")
+    tables: set[str] = set()
+    for version, name, text in migrations():
+        out: list[str] = []
+        for statement in split_statements(text):
+            if match := _CREATE_TABLE.match(statement):
+                out += _table(match.group("name"), match.group("rest"), c, db)
+                tables.add(match.group("name"))
+            elif match := _CREATE_VIEW.match(statement):
+                out.append(_view(match.group("head"), match.group("name"), match.group("rest"), tables, c, db))
+            elif _SINGLE_NODE.search(statement):
+                continue
+            else:
+                raise ClusterSchemaError(f"migration {name}: cannot rewrite for a cluster: {statement[:80]!r}")
+        yield version, name, out
+
+
+def migrations_table_statement(cluster: str, database: str = "default") -> str:
+    """The shared (one replica set across all shards) record of applied migrations."""
+    c, db = _quoted(cluster, "cluster"), _quoted(database, "database")
+    return (f"CREATE TABLE IF NOT EXISTS {db}.`{MIGRATIONS_TABLE}` ON CLUSTER {c} (version UInt32, name String, "
+            f"applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplicatedMergeTree("
+            f"'/clickhouse/tables/{database}/{MIGRATIONS_TABLE}', '{{replica}}') ORDER BY version")
+
+
+def cluster_statements(cluster: str, database: str = "default") -> list[str]:
+    """Every statement that creates tierscope's schema on `cluster`, in order."""
+    statements = [migrations_table_statement(cluster, database)]
+    for _, _, ddl in cluster_plan(cluster, database):
+        statements += ddl
+    return statements
+
+
+def apply_cluster(store: Store, cluster: str, database: str = "default") -> list[str]:
+    """Run the migrations not yet recorded, ON CLUSTER, through `store` (any node); names applied."""
+    store.command(migrations_table_statement(cluster, database))
+    done = {row[0] for row in store.rows("SELECT version FROM {db:Identifier}.schema_migrations", {"db": database})}
+    applied = []
+    for version, name, ddl in cluster_plan(cluster, database):
+        if version in done:
+            continue
+        for statement in ddl:
+            store.command(statement)
+        store.command("INSERT INTO {db:Identifier}.schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})",
+                      {"db": database, "v": version, "n": name})
+        applied.append(name)
+    return applied
+
+
+@click.command("migrate-cluster")
+@click.argument("cluster")
+@click.option("--database", default="default", show_default=True, help="Database of tierscope's tables.")
+@click.option("--apply", "apply_now", is_flag=True, help="Run the statements (else print them).")
+@click.option("--store", help="Any node of the cluster: http(s)://user:pass@host:8123/db [env TIERSCOPE_STORE].")
+def migrate_cluster_command(cluster: str, database: str, apply_now: bool, store: str | None) -> None:
+    """ON CLUSTER schema for CLUSTER: replicated local tables, Distributed tables, views."""
+    from tierscope.settings import Settings
+
+    try:
+        if not apply_now:
+            click.echo(";\n\n".join(cluster_statements(cluster, database)) + ";")
+            return
+        target = Store(store or Settings().store)
+        try:
+            applied = apply_cluster(target, cluster, database)
+        finally:
+            target.close()
+    except (ClusterSchemaError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))

@@ -1,0 +1,290 @@
+"""Hourly rollup: aggregate reads from `spend_hourly` where it is current, from v_spans elsewhere.
+
+A read of [since, until) is split into
+  * the whole UTC hours inside it that are clean (refreshed after their last change): summed from
+    the rollup, milliseconds however many spans they hold;
+  * everything else, i.e. the ragged edges of the range and the hours changed since their last
+    refresh (the open hour under live ingest, an hour a late quality event touched): read from
+    v_spans, one query per contiguous run, as before.
+The parts are disjoint and cover the range, and every column is additive (money as Decimal), so the
+merged answer equals a single v_spans query over the whole range, to the last decimal.
+
+`RollupRefresher` (a thread in the collector) recomputes changed hours every few seconds, once an
+hour has ended and has stopped changing for a while (or has waited long enough); reads are exact
+whether it has caught up or not, only slower while it has not.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tierscope import clock
+from tierscope.collector.store.clickhouse import Store
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+REFRESH_CHUNK_HOURS = 24  # hours recomputed per statement, so ingest waits at most one chunk
+SETTLE = timedelta(minutes=2)  # an hour is recomputed once it ended this long ago (late exporters)
+# An ended hour that keeps changing (a backfill, a replay, an import, a late batch after another)
+# is recomputed by the refresher once it has been left alone for QUIET, or once its last recompute
+# is MAX_WAIT old, so one that never goes quiet still catches up; not on every tick, which would
+# rescan the whole hour every few seconds for an answer stale a moment later.
+QUIET = timedelta(seconds=30)
+MAX_WAIT = timedelta(minutes=5)
+# Dimension combinations one fill statement may group. A fill's memory grows with the groups it
+# holds (the engine's GROUP BY state is ~0.7 kB per combination of ten string keys), not with the
+# spans it reads: an hour of 1.5 M spans with 260,000 combinations took 193 MiB of engine memory in
+# one statement (process RSS +173-212 MiB), and +48 MiB RSS in 26 statements of 10,000. An hour with
+# more is filled in slices of its combinations (v_spans_part), each statement a full scan of the
+# hour, so this trades time (~0.9 s per slice of that hour) for a flat memory profile. A real fleet's
+# hour (tens to hundreds of combinations) stays one statement, and up to REFRESH_CHUNK_HOURS of them
+# share one.
+GROUPS_PER_FILL = 10_000
+# After each fill statement the refresher leaves the store alone for a share of the time it took (at
+# least 50 ms, at most 1 s), so ingest and reads waiting on the store's lock get in between slices:
+# a Python lock is not fair, and back to back the statements of one sliced hour held ingest off for
+# ~35 s in a soak (bench/results/experiments.md, "Sliced fills").
+YIELD_SHARE, YIELD_MIN_S, YIELD_MAX_S = 0.25, 0.05, 1.0
+
+
+def floor_hour(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(t: datetime) -> datetime:
+    f = floor_hour(t)
+    return f if f == t else f + HOUR
+
+
+def hour_aligned(tz: str, when: Iterable[datetime] = ()) -> bool:
+    """True when `tz` is a whole number of hours from UTC (now, in January and July, and at `when`),
+    so its hour/day/week/month buckets are unions of UTC hours."""
+    zone = ZoneInfo(tz)
+    year = clock.now().year
+    probes = [datetime(year, 1, 15, tzinfo=UTC), datetime(year, 7, 15, tzinfo=UTC), *when]
+    return all((p.astimezone(zone).utcoffset() or timedelta(0)).total_seconds() % 3600 == 0 for p in probes)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """[h0, h1) minus `dirty` comes from the rollup; each range in `raw` from v_spans."""
+
+    h0: datetime | None
+    h1: datetime | None
+    dirty: tuple[datetime, ...] = ()
+    raw: tuple[tuple[datetime, datetime], ...] = field(default=())
+
+
+def plan(since: datetime, until: datetime, dirty: Iterable[datetime], use_rollup: bool = True) -> Plan:
+    """Split [since, until) into rollup hours and raw ranges (pure; see the module docstring)."""
+    h0, h1 = ceil_hour(since), floor_hour(until)
+    if not use_rollup or h0 >= h1:
+        return Plan(None, None, (), ((since, until),))
+    dirty = tuple(sorted(h for h in set(dirty) if h0 <= h < h1))
+    pieces = [(since, h0)] + [(h, h + HOUR) for h in dirty] + [(h1, until)]
+    raw: list[tuple[datetime, datetime]] = []
+    for a, b in pieces:
+        if a >= b:
+            continue
+        if raw and raw[-1][1] == a:
+            raw[-1] = (raw[-1][0], b)
+        else:
+            raw.append((a, b))
+    return Plan(h0, h1, dirty, tuple(raw))
+
+
+def dirty_hours(store: Store, tenant: str, h0: datetime, h1: datetime) -> list[datetime]:
+    rows = store.query("rollup_dirty", {"tenant": tenant, "h0": h0, "h1": h1})
+    return [_utc(r["hour"]) for r in rows]
+
+
+def current_plan(store: Store, params: Mapping[str, Any], use_rollup: bool = True) -> Plan:
+    """The plan of params' [since, until) for its tenant, with the hours changed since their refresh."""
+    since, until = params["since"], params["until"]
+    p = plan(since, until, (), use_rollup)
+    if p.h0 is None:
+        return p
+    return plan(since, until, dirty_hours(store, params["tenant"], p.h0, p.h1))
+
+
+def read(store: Store, name: str, params: Mapping[str, Any], keys: tuple[str, ...],
+         combine: Callable[[dict[str, Any], dict[str, Any]], None], use_rollup: bool = True) -> list[dict[str, Any]]:
+    """Rows of the named aggregate `name` over params' [since, until): the `<name>_rollup` twin for
+    clean hours plus `name` over each raw range, merged by `keys` with `combine(into, row)`."""
+    p = current_plan(store, params, use_rollup)
+    parts: list[list[dict[str, Any]]] = []
+    if p.h0 is not None:
+        parts.append(store.query(f"{name}_rollup", {**params, "h0": p.h0, "h1": p.h1, "dirty": list(p.dirty)}))
+    for a, b in p.raw:
+        parts.append(store.query(name, {**params, "since": a, "until": b}))
+    merged: dict[tuple, dict[str, Any]] = {}
+    for rows in parts:
+        for row in rows:
+            key = tuple(row[k] for k in keys)
+            if key in merged:
+                combine(merged[key], row)
+            else:
+                merged[key] = dict(row)
+    return list(merged.values())
+
+
+def add(columns: tuple[str, ...]) -> Callable[[dict[str, Any], dict[str, Any]], None]:
+    """A combine that sums `columns` (ints, Decimals, floats)."""
+    def combine(into: dict[str, Any], row: dict[str, Any]) -> None:
+        for c in columns:
+            into[c] = into[c] + row[c]
+    return combine
+
+
+def finish_quality(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """quality_mean from the merged quality_sum / quality_n (None without samples)."""
+    for r in rows:
+        n = int(r["quality_n"])
+        r["quality_mean"] = float(r["quality_sum"]) / n if n else None
+        r.pop("quality_sum", None)
+    return rows
+
+
+# --- the refresher --------------------------------------------------------------------------------
+def due(marked_at: int, computed_at: int, now: int, quiet: timedelta, max_wait: timedelta) -> bool:
+    """Recompute a changed hour now? Yes if it was never computed (0), once its last change is `quiet`
+    old, or once its last recompute is `max_wait` old. Times in nanoseconds on the store's clock."""
+    return computed_at == 0 or now - marked_at >= _ns(quiet) or now - computed_at >= _ns(max_wait)
+
+
+def _ns(t: timedelta) -> int:
+    return t // timedelta(microseconds=1) * 1000
+
+
+def fill_batches(hours: Iterable[datetime], groups: Mapping[datetime, int], chunk_hours: int = REFRESH_CHUNK_HOURS,
+                 limit: int = GROUPS_PER_FILL) -> list[tuple[list[datetime], int]]:
+    """The fill statements for `hours`: (consecutive hours, slices) pairs, each slice one statement.
+    Consecutive hours share a statement while their estimated `groups` add up to at most `limit`
+    (and there are at most `chunk_hours`); an hour with more than `limit` is filled alone, in
+    ceil(groups / limit) slices of its dimension combinations."""
+    batches: list[tuple[list[datetime], int]] = []
+    for run in _runs(list(hours), chunk_hours):
+        current: list[datetime] = []
+        total = 0
+        for h in run:
+            g = groups.get(h, 0)
+            if g > limit:
+                if current:
+                    batches.append((current, 1))
+                    current, total = [], 0
+                batches.append(([h], -(-g // limit)))
+                continue
+            if current and total + g > limit:
+                batches.append((current, 1))
+                current, total = [], 0
+            current.append(h)
+            total += g
+        if current:
+            batches.append((current, 1))
+    return batches
+
+
+def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: float | None = None,
+            settle: timedelta = SETTLE, quiet: timedelta = timedelta(0), max_wait: timedelta = MAX_WAIT,
+            groups_per_fill: int = GROUPS_PER_FILL, stopping: Callable[[], bool] = lambda: False) -> int:
+    """Recompute every changed hour that ended at least `settle` ago and is `due` (with the default
+    `quiet` of 0, every one); returns how many hours were recomputed. Idempotent. The open hour is
+    left alone: live ingest changes it every second, so reads take it from v_spans anyway, and
+    recomputing it on every tick would cost a full scan of the hour (14M spans at 4,000/s) for an
+    answer stale a moment later. The refresher thread passes `quiet=QUIET` for the same reason.
+
+    Each run of consecutive hours is sized first (rollup_fill_groups) and filled in statements of at
+    most `groups_per_fill` dimension combinations (`fill_batches`); the store is left to ingest and
+    reads for a while between statements (YIELD_SHARE), and `stopping()` is asked there too. An hour
+    is stamped once all its statements are in, so a read never takes a half-filled hour from the
+    rollup (one left half-filled stays dirty, and is recomputed whole next time)."""
+    version = int(store.query("rollup_now", {})[0]["now_ns"])  # before reading anything
+    sealed = datetime.fromtimestamp(version / 1e9, UTC) - settle
+    pending: dict[str, list[datetime]] = {}
+    for r in store.query("rollup_pending", {}):
+        hour = _utc(r["hour"])
+        if hour + HOUR <= sealed and due(int(r["marked_at"]), int(r["computed_at"]), version, quiet, max_wait):
+            pending.setdefault(r["tenant"], []).append(hour)
+    done, started, pause = 0, time.monotonic(), 0.0
+    for tenant, hours in pending.items():
+        for run in _runs(hours, chunk_hours):
+            groups = {_utc(r["hour"]): int(r["groups"]) for r in store.query(
+                "rollup_fill_groups", {"tenant": tenant, "since": run[0], "until": run[-1] + HOUR})}
+            for batch, parts in fill_batches(run, groups, chunk_hours, groups_per_fill):
+                for part in range(parts):
+                    if pause:
+                        time.sleep(pause)
+                    if stopping():
+                        return done
+                    began = time.monotonic()
+                    store.execute("rollup_fill", {"tenant": tenant, "since": batch[0], "until": batch[-1] + HOUR,
+                                                  "version": version, "parts": parts, "part": part})
+                    pause = min(YIELD_MAX_S, max(YIELD_MIN_S, (time.monotonic() - began) * YIELD_SHARE))
+                store.execute("rollup_stamp", {"tenant": tenant, "hours": batch, "version": version})
+                done += len(batch)
+                if budget_s is not None and time.monotonic() - started > budget_s:
+                    return done
+    return done
+
+
+def _utc(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _runs(hours: list[datetime], limit: int) -> list[list[datetime]]:
+    """Consecutive hours grouped into runs of at most `limit`."""
+    runs: list[list[datetime]] = []
+    for h in sorted(hours):
+        if runs and runs[-1][-1] + HOUR == h and len(runs[-1]) < limit:
+            runs[-1].append(h)
+        else:
+            runs.append([h])
+    return runs
+
+
+class RollupRefresher:
+    """Keeps the rollup current: every `interval` seconds, recomputes the changed hours that are due
+    (see `due`: quiet for `quiet`, or last recomputed `max_wait` ago), in a thread."""
+
+    def __init__(self, store: Store, interval: float = 5.0, quiet: timedelta = QUIET,
+                 max_wait: timedelta = MAX_WAIT) -> None:
+        self.store = store
+        self.interval = interval
+        self.quiet = quiet
+        self.max_wait = max_wait
+        self.hours_refreshed = 0
+        self.last_error = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tierscope-rollup", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                n = refresh(self.store, budget_s=self.interval, quiet=self.quiet, max_wait=self.max_wait,
+                            stopping=self._stop.is_set)
+                self.hours_refreshed += n
+                self.last_error = ""
+                if n > 24:
+                    log.info("rollup: recomputed %d hours", n)
+            except Exception as exc:  # a store outage: reads fall back to v_spans, retry next tick
+                error = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                if error != self.last_error:  # once per outage, not every tick
+                    log.warning("rollup refresh failed (retrying every %gs): %s", self.interval, error)
+                self.last_error = error
+            self._stop.wait(self.interval)

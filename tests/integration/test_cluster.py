@@ -1,0 +1,124 @@
+"""Issue 7: `migrate --cluster` turns the same migrations into ON CLUSTER DDL (replicated local tables,
+Distributed tables, views), and the single-node schema is untouched.
+
+No cluster (nor ZooKeeper) runs here, so every generated statement is checked by the real ClickHouse
+parser in the embedded engine (`formatQuery`), and compared with the single-node DDL it came from.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from tierscope.collector.store.cluster import (
+    ClusterSchemaError,
+    cluster_plan,
+    cluster_statements,
+    migrate_cluster_command,
+)
+from tierscope.collector.store.clickhouse import Store, migrations, split_statements
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    opened = Store(f"chdb:{tmp_path_factory.mktemp('cluster') / 'store'}")
+    yield opened
+    opened.close()
+
+
+def formatted(store: Store, statement: str) -> str:
+    """The statement as ClickHouse's parser reads it (raises on a syntax error)."""
+    return store.rows("SELECT formatQuery({q:String})", {"q": statement})[0][0]
+
+
+def columns(ddl: str) -> str:
+    """The column list of a formatted CREATE TABLE."""
+    return ddl[ddl.index("("):ddl.index("\nENGINE")]
+
+
+def single_node_tables(store: Store) -> dict[str, str]:
+    out = {}
+    for _, _, text in migrations():
+        for statement in split_statements(text):
+            match = re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", statement)
+            if match:
+                out[match.group(1)] = formatted(store, statement)
+    return out
+
+
+def test_every_statement_parses_and_is_on_the_cluster(store):
+    statements = cluster_statements("prod", "tierscope")
+    assert len(statements) > 1
+    for statement in statements:
+        text = formatted(store, statement)
+        assert " ON CLUSTER prod" in text, text[:200]
+        assert "tierscope." in text
+
+
+def test_each_table_becomes_a_replicated_local_table_and_a_distributed_one(store):
+    tables = single_node_tables(store)
+    statements = {re.match(r"CREATE TABLE IF NOT EXISTS `?(\w+)`?\.`?(\w+)`?", s).group(2): formatted(store, s)
+                  for s in cluster_statements("prod") if s.startswith("CREATE TABLE")}
+    assert {"llm_spans", "quality_events"} <= set(tables)
+    for name, original in tables.items():
+        local, distributed = statements[f"{name}_local"], statements[name]
+        assert columns(local) == columns(original)  # the same columns, types and order
+        engine = re.search(r"ENGINE = (\w+)\((.*)\)", original) or re.search(r"ENGINE = (\w+)", original)
+        args = engine.group(2) if engine.lastindex == 2 else ""
+        expected = (f"ENGINE = Replicated{engine.group(1)}('/clickhouse/tables/{{shard}}/default/{name}_local', "
+                    f"'{{replica}}'" + (f", {args})" if args else ")"))
+        assert expected in local
+        assert original[original.index("\nENGINE"):].split("\n", 2)[2] == local[local.index("\nENGINE"):].split("\n", 2)[2]
+        assert f"AS default.{name}_local" in distributed
+        assert f"ENGINE = Distributed('prod', 'default', '{name}_local', cityHash64(tenant, " in distributed
+    # Every version of a span lands on one shard, so FINAL dedupes across retries.
+    assert "cityHash64(tenant, trace_id)" in statements["llm_spans"]
+    assert "ReplicatedReplacingMergeTree(" in statements["llm_spans_local"]
+
+
+def test_views_read_the_distributed_tables_by_qualified_name(store):
+    views = [formatted(store, s) for s in cluster_statements("prod", "ts") if " VIEW " in s]
+    assert views
+    v_spans = next(v for v in views if "ts.v_spans" in v)
+    assert "FROM ts.llm_spans" in v_spans and "FROM ts.quality_events" in v_spans
+    assert "{tenant:String}" in v_spans  # still a parameterized view
+
+
+def test_migrations_table_is_one_replica_set_across_shards(store):
+    first = formatted(store, cluster_statements("prod")[0])
+    assert "schema_migrations ON CLUSTER prod" in first
+    assert "ReplicatedMergeTree('/clickhouse/tables/default/schema_migrations', '{replica}')" in first
+
+
+def test_plan_follows_the_migration_files_one_to_one():
+    assert [(v, n) for v, n, _ in cluster_plan("c")] == [(v, n) for v, n, _ in migrations()]
+
+
+@pytest.mark.parametrize("cluster, database", [("prod; DROP TABLE x", "default"), ("prod", "a`b"), ("", "default")])
+def test_names_that_are_not_plain_identifiers_are_refused(cluster, database):
+    with pytest.raises(ClusterSchemaError):
+        cluster_statements(cluster, database)
+
+
+def test_cli_prints_the_statements_and_refuses_bad_names_cleanly():
+    runner = CliRunner()
+    printed = runner.invoke(migrate_cluster_command, ["prod"])
+    assert printed.exit_code == 0
+    assert printed.output.count("ON CLUSTER `prod`") == len(cluster_statements("prod"))
+    bad = runner.invoke(migrate_cluster_command, ["pr od"])
+    assert bad.exit_code == 1 and "plain identifier" in bad.output and "Traceback" not in bad.output
+
+
+def test_single_node_migrate_is_unchanged(store):
+    before = [(v, n, t) for v, n, t in migrations()]
+    cluster_statements("prod")
+    assert migrations() == before  # the files are read, never rewritten
+    assert store.migrate() == [n for _, n, _ in before]
+    assert store.migrate() == []
+    engines = dict(store.rows("SELECT name, engine FROM system.tables WHERE database = currentDatabase()"))
+    assert engines["llm_spans"] == "ReplacingMergeTree"
+    assert engines["schema_migrations"] == "MergeTree"
+    assert not any(name.endswith("_local") for name in engines)
+    assert "Distributed" not in engines.values()

@@ -1,0 +1,164 @@
+"""Issue 5: an OTLP success means stored (or spooled on disk); kill -9, store outages and retry
+storms lose nothing and count nothing twice."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+from decimal import Decimal
+
+import httpx
+import pytest
+from genai_prices import Usage, calc_price
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from support import free_port, running_collector, serve_collector, wait_healthy
+from tierscope.client import ApiClient
+from tierscope.collector.store.clickhouse import Store
+
+START_NS = 1_795_000_000_000_000_000
+
+
+def batch(trace_no: int, spans: int = 100, model: str = "gpt-4o") -> bytes:
+    """One OTLP request: `spans` LLM spans of one trace; ids derive from trace_no, so a resend is identical."""
+    request = ExportTraceServiceRequest()
+    ss = request.resource_spans.add().scope_spans.add()
+    for i in range(spans):
+        span = ss.spans.add(name="chat", trace_id=trace_no.to_bytes(16, "big"), span_id=(i + 1).to_bytes(8, "big"),
+                            start_time_unix_nano=START_NS + trace_no * 1000 + i, end_time_unix_nano=START_NS + 10**9)
+        for key, value in (("gen_ai.operation.name", "chat"), ("gen_ai.provider.name", "openai"),
+                           ("gen_ai.request.model", model), ("tierscope.role", f"r{trace_no % 3}")):
+            span.attributes.append(KeyValue(key=key, value=AnyValue(string_value=value)))
+        for key, value in (("gen_ai.usage.input_tokens", 1000 + trace_no), ("gen_ai.usage.output_tokens", 10 + i)):
+            span.attributes.append(KeyValue(key=key, value=AnyValue(int_value=value)))
+    return request.SerializeToString()
+
+
+def expected_cost(trace_nos, spans=100) -> Decimal:
+    return sum((calc_price(Usage(input_tokens=1000 + t, output_tokens=10 + i), model_ref="gpt-4o",
+                           provider_id="openai").total_price for t in trace_nos for i in range(spans)), Decimal(0))
+
+
+def post(url: str, body: bytes) -> httpx.Response:
+    return httpx.post(f"{url}/v1/traces", content=body, headers={"content-type": "application/x-protobuf"}, timeout=30)
+
+
+@pytest.mark.slow
+def test_sigkill_under_load_then_restart_finds_every_acknowledged_span_exactly_once(tmp_path):
+    store, port = f"chdb:{tmp_path / 'store'}", free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = serve_collector(store, port)
+    wait_healthy(url, proc)
+    acked: list[int] = []
+    stop = threading.Event()
+
+    def sender(first: int) -> None:
+        n = first
+        while not stop.is_set():
+            try:
+                if post(url, batch(n)).status_code == 200:
+                    acked.append(n)
+            except httpx.HTTPError:
+                return
+            n += 4
+
+    threads = [threading.Thread(target=sender, args=(k + 1,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    while len(acked) < 40:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stop.set()
+    for t in threads:
+        t.join()
+    proc = serve_collector(store, port)
+    try:
+        wait_healthy(url, proc)
+        api = ApiClient(url)
+        total = api.get("spend")["total"]
+        for n in acked:
+            trace = api.get(f"traces/{n:032x}")
+            assert len(trace["spans"]) == 100, n
+            assert len({s["span_id"] for s in trace["spans"]}) == 100
+        stored_traces = total["spans"] // 100
+        assert total["spans"] % 100 == 0  # whole requests only: an insert is all or nothing
+        assert stored_traces >= len(acked)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+class FlakyStore(Store):
+    """The real store, with a switch that makes every insert fail (a dead ClickHouse)."""
+
+    down = False
+
+    def insert(self, table, rows):
+        if self.down:
+            raise ConnectionError("injected: store unavailable")
+        super().insert(table, rows)
+
+
+def test_store_outage_spools_then_drains_with_zero_loss_and_a_bounded_spool(tmp_path):
+    from tierscope.collector.server.background import BackgroundCollector
+    from tierscope.collector.server.service import Collector
+    from tierscope.settings import Settings
+
+    settings = Settings(store=f"chdb:{tmp_path / 's'}", http_port=free_port(), grpc_port=0, prices_file="",
+                        spool_max_mb=1)
+    store = FlakyStore(settings.store)
+    with BackgroundCollector(settings, Collector(settings, store=store)) as background:
+        url = background.url
+        assert post(url, batch(1)).status_code == 200
+        store.down = True
+        accepted = [n for n in range(2, 12) if post(url, batch(n)).status_code == 200]
+        assert accepted == list(range(2, 12))  # spooled and acknowledged
+        assert len(background.collector.spool) > 0
+        refused = None
+        for n in range(12, 200):  # fill the 1 MiB spool: then 503 with Retry-After, nothing acked
+            r = post(url, batch(n))
+            if r.status_code != 200:
+                refused = r
+                break
+            accepted.append(n)
+        assert refused is not None and refused.status_code == 503 and refused.headers["retry-after"]
+        store.down = False
+        deadline = time.time() + 30
+        while len(background.collector.spool) and time.time() < deadline:
+            time.sleep(0.1)
+        assert len(background.collector.spool) == 0
+        total = ApiClient(url).get("spend")["total"]
+    assert total["spans"] == 100 * (1 + len(accepted))
+    assert Decimal(total["cost_usd"]) == expected_cost([1, *accepted])
+
+
+def test_retry_storm_totals_identical_to_sending_once(tmp_path):
+    rng = random.Random(5)
+    plan = []
+    for n in range(1, 31):
+        plan += [n] * rng.choice([1, 2, 3])  # every batch once, twice or three times ...
+    rng.shuffle(plan)  # ... interleaved with new data
+    with running_collector(tmp_path / "s") as collector:
+        lanes = [plan[k::4] for k in range(4)]
+        errors = []
+
+        def send(lane):
+            for n in lane:
+                if post(collector.url, batch(n, spans=50)).status_code != 200:
+                    errors.append(n)
+
+        threads = [threading.Thread(target=send, args=(lane,)) for lane in lanes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        body = ApiClient(collector.url).get("spend", by="role")
+    assert errors == []
+    assert body["total"]["spans"] == 30 * 50
+    assert Decimal(body["total"]["cost_usd"]) == expected_cost(range(1, 31), spans=50)
+    per_role = {r["role"]: Decimal(r["cost_usd"]) for r in body["rows"]}
+    assert per_role == {f"r{k}": expected_cost([n for n in range(1, 31) if n % 3 == k], spans=50) for k in range(3)}
