@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-
-
-class ApiError(RuntimeError):
-    """The collector answered with an error, or could not be reached; one clear line."""
+from tierscope.errors import ApiError
 
 
 class ApiClient:

@@ -34,6 +34,7 @@ from ._llm_call import LLMCall, current_llm_call, llm_call
 from ._router_policy import RouterPolicy, RoutePlan, load_router_policy, parse_router_policy
 from ._tier_map import resolve_tier
 from .conventions import ROUTER_CHECK, TIERS
+from tierscope.errors import CheckFailed
 
 __all__ = ["CheckFailed", "Decision", "Router"]
 
@@ -44,14 +45,6 @@ _RANK = {tier: rank for rank, tier in enumerate(reversed(TIERS))}  # local 0 ...
 
 class _Uniform(Protocol):
     def random(self) -> float: ...
-
-
-class CheckFailed(Exception):
-    """Every attempt of a routed call failed its check; ``result`` is the last answer, from ``model``."""
-
-    def __init__(self, role: str, model: str, result: Any, attempts: int) -> None:
-        super().__init__(f"role {role!r}: the answer failed its check after {attempts} attempt(s), last on {model!r}")
-        self.role, self.model, self.result, self.attempts = role, model, result, attempts
 
 
 class Router:

@@ -25,14 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from .conventions import TIERS
+from tierscope.errors import PolicyError
 
 __all__ = ["RouterPolicy", "RoutePlan", "load_router_policy", "parse_router_policy"]
 
 SCHEMA = "tierscope.policy/v1"
-
-
-class PolicyError(ValueError):
-    """The router's policy is malformed; the message names the entry."""
 
 
 @dataclass(frozen=True, slots=True)

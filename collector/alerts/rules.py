@@ -14,15 +14,12 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from tierscope.errors import RuleError
 
 SIDES = ("cost", "quality")
 METRICS = ("mean", "pass_rate")
 PASS_THRESHOLD = 0.5  # a scored call "passes" at quality >= 0.5
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
-class RuleError(ValueError):
-    """A rule that cannot be armed; the message says which field and why."""
 
 
 @dataclass(frozen=True)

@@ -24,17 +24,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
+from tierscope.errors import BadRequest, TooLarge
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # compressed or not
 MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
-
-
-class BadRequest(ValueError):
-    """An undecodable body: the client gets 400 and this message."""
-
-
-class TooLarge(BadRequest):
-    """A body or its decompressed form over the cap: 413."""
 
 
 def gunzip(body: bytes, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:

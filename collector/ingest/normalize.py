@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tierscope.collector.ingest.decode import DecodedTraces, any_value, attributes, decoded  # noqa: F401 - re-exported
 from tierscope.collector.ingest.vendors import adapt_attributes, nested_sdk_duplicates
 from tierscope.instrumentation import conventions as c
+from tierscope.errors import Rejected
 
 MAX_TOKENS = 100_000_000  # per kind per span; more than any real call, less than a corrupt counter
 MAX_DIMENSION_CHARS = 1024  # role, team, model, ...: longer values are cut to this
@@ -56,10 +57,6 @@ SPAN_COLUMNS = (
 QUALITY_COLUMNS = ("trace_id", "span_id", "event_id", "event_time", "score", "source")
 
 TierResolver = Callable[[str, str], str]
-
-
-class Rejected(ValueError):
-    """A span that cannot be stored; the message is the reason reported to the client."""
 
 
 @dataclass

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from genai_prices import Usage
 from genai_prices.data_snapshot import get_snapshot
 from genai_prices.types import ModelPrice, TieredPrices
+from tierscope.errors import PricesFileError
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,6 @@ _PROVIDER_IDS = {
     "azure.ai.openai": "azure", "azure.ai.inference": "azure", "x_ai": "x-ai", "xai": "x-ai",
     "mistral_ai": "mistral", "mistralai": "mistral", "meta_llama": "meta",
 }
-
-
-class PricesFileError(ValueError):
-    """prices.toml is malformed; the message names the entry and the field."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from tierscope import clock
 from tierscope.collector.store import rollup
 from tierscope.collector.read.months import month_close
 from tierscope.collector.store.clickhouse import Store
+from tierscope.errors import BadParameter
 
 DIMENSIONS = ("role", "tier", "model", "provider", "team", "feature", "service", "environment")
 BUCKETS = ("hour", "day", "week", "month")
@@ -24,10 +25,6 @@ END_OF_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 MAX_LIST_ITEMS = 100
 MAX_VALUE_CHARS = 4096
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
-
-
-class BadParameter(ValueError):
-    """A read-API parameter is malformed; the message names it."""
 
 
 def money(value: Decimal | None) -> str | None:

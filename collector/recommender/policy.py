@@ -24,13 +24,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import yaml
+from tierscope.errors import PolicyError
 
 SCHEMA = "tierscope.policy/v1"
 _MONEY = ("expected_cost_per_call_usd", "current_cost_per_call_usd", "expected_monthly_saving_usd")
-
-
-class PolicyError(ValueError):
-    """A serialised policy is malformed; the message names the field."""
 
 
 @dataclass(frozen=True)

@@ -24,15 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tierscope.errors import PolicyFileError
 
 TIER_ORDER = ("local", "small", "mid", "frontier")  # cheapest first
 DEFAULT_QUALITY_FLOOR = 0.8
 _TOP_KEYS = {"version", "quality_floor", "models", "roles"}
 _ROLE_KEYS = {"allowed_tiers", "pinned_model", "quality_floor"}
-
-
-class PolicyFileError(ValueError):
-    """The routing policy file is malformed; the message names the file and the entry."""
 
 
 def tier_rank(tier: str) -> int:

@@ -10,17 +10,10 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from pathlib import Path
+from tierscope.errors import AuthConfigError, Unauthorized
 
 DEFAULT_TENANT = "default"
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-
-
-class Unauthorized(PermissionError):
-    """Missing or unknown token."""
-
-
-class AuthConfigError(ValueError):
-    """The tokens configuration or the bind address is unsafe or malformed."""
 
 
 def parse_tokens(text: str = "", path: str = "") -> dict[str, str]:

@@ -22,15 +22,12 @@ from urllib.parse import unquote, urlsplit
 import clickhouse_connect
 import pyarrow as pa
 import pyarrow.compute as pc
+from tierscope.errors import StoreError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STORE = "chdb:.tierscope/store"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-
-
-class StoreError(RuntimeError):
-    """The store could not be opened or used; the message says why in one line."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import click
 
 from tierscope.collector.store.clickhouse import Store, StoreError, migrations, split_statements
+from tierscope.errors import ClusterSchemaError
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CREATE_TABLE = re.compile(r"^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>\w+)\s*(?P<rest>\(.*)$",
@@ -31,10 +32,6 @@ _ORDER_BY = re.compile(r"ORDER\s+BY\s+", re.IGNORECASE)
 # marks): a new cluster is created from the final schema of 0001 and has no data to move.
 _SINGLE_NODE = re.compile(r"^(?:DROP|ALTER|EXCHANGE|INSERT)\b|\bllm_spans_v4\b", re.IGNORECASE)
 MIGRATIONS_TABLE = "schema_migrations"
-
-
-class ClusterSchemaError(ValueError):
-    """A migration statement this module cannot rewrite for a cluster; the message names it."""
 
 
 def _quoted(name: str, what: str) -> str:

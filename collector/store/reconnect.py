@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tierscope.collector.store.clickhouse import Store, StoreError, StoreURL
+from tierscope.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,6 @@ log = logging.getLogger(__name__)
 # these is up and refusing us.
 _REFUSALS = re.compile(r"\b[Cc]ode:? (164|192|194|497|516)\b|AUTHENTICATION_FAILED|Authentication failed")
 _OS_ERROR = re.compile(r"\[Errno -?\d+\] [^\"')(]+|timed out|Name or service not known")
-
-
-class StoreUnavailable(StoreError):
-    """The store cannot be reached right now; writes are spooled, reads should be retried later."""
 
 
 def open_store(url: str, opener: Callable[[str], Store] = Store, *, first_delay: float = 0.5,

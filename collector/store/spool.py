@@ -16,14 +16,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
+from tierscope.errors import SpoolFull
 
 log = logging.getLogger(__name__)
 TABLES = ("llm_spans", "quality_events")
-
-
-class SpoolFull(RuntimeError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"store unavailable and the spool is full ({limit} bytes)")
 
 
 class Spool:

@@ -20,16 +20,9 @@ import pyarrow as pa
 
 from tierscope.collector.store.spool import Spool, SpoolFull
 from tierscope.collector.store.clickhouse import Store
+from tierscope.errors import Overloaded
 
 log = logging.getLogger(__name__)
-
-
-class Overloaded(RuntimeError):
-    """Too much is waiting to be written; retry after `retry_after` seconds."""
-
-    def __init__(self, retry_after: int = 1) -> None:
-        super().__init__(f"collector is at capacity; retry after {retry_after}s")
-        self.retry_after = retry_after
 
 
 @dataclass
