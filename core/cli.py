@@ -18,8 +18,8 @@ import click
 
 from tierscope.client import ApiClient, ApiError
 from tierscope.settings import Settings
+from tierscope.terms import DIMENSIONS
 
-DIMENSIONS = ("role", "tier", "model", "provider", "team", "feature", "service", "environment")
 FORMATS = click.Choice(["table", "json", "csv"])
 
 

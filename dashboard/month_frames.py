@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tierscope.dashboard.transforms import count_text, dec, label, money_text, spend_text
+from tierscope.terms import decimal_text
 
 MONEY = ("cost_usd", "previous_cost_usd", "change_usd")
 COUNTS = ("spans", "input_tokens", "output_tokens", "unpriced_spans")
@@ -68,7 +69,7 @@ def month_csv(lines: list[dict[str, Any]], month: str, tz: str) -> bytes:
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for x in lines:
-        writer.writerow({"month": month, "tz": tz, **{k: _plain(v) if isinstance(v, Decimal) else v
+        writer.writerow({"month": month, "tz": tz, **{k: decimal_text(v) if isinstance(v, Decimal) else v
                                                       for k, v in x.items()}})
     return out.getvalue().encode()
 
@@ -89,11 +90,6 @@ def month_parquet(lines: list[dict[str, Any]], month: str, tz: str) -> bytes:
     sink = io.BytesIO()
     pq.write_table(pa.table(columns), sink)
     return sink.getvalue()
-
-
-def _plain(value: Decimal) -> str:
-    text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def month_options(first_span: str | None, last_span: str | None, tz: str, now: datetime) -> list[str]:

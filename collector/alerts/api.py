@@ -9,7 +9,8 @@ from typing import Any
 
 from tierscope.collector.alerts.rules import AlertRule, RuleError
 from tierscope.collector.alerts.runner import ack, rule_from_row, save_rule
-from tierscope.collector.read.api import jsonable, parse_int
+from tierscope.collector.read.params import parse_int
+from tierscope.collector.read.rows import jsonable
 from tierscope.collector.store.clickhouse import Store
 
 

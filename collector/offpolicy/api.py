@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from tierscope.collector.read.api import money
+from tierscope.collector.read.rows import money
 from tierscope.collector.offpolicy.estimate import Interval, LoggedArm, estimate_policy
 from tierscope.collector.store.clickhouse import Store
 

@@ -31,7 +31,10 @@ import pyarrow.compute as pc
 from tierscope.collector.store import rollup
 from tierscope.collector.recommender.policy_file import TIER_ORDER, PolicyFileError, RoutingPolicy, load_policy, tier_rank
 from tierscope.collector.pricing.prices import Pricer, PricesFileError, load_overrides
+from tierscope.collector.read.params import scope
+from tierscope.collector.read.rows import jsonable, money
 from tierscope.collector.store.clickhouse import Store
+from tierscope.errors import BadParameter
 
 FRONTIER = "frontier"
 _DRILL_SCOPE = ("since", "until", "team", "service", "environment")
@@ -131,8 +134,6 @@ def _quality(group: Mapping[str, Any], floor: float, confidence: float) -> dict[
 def misrouted_report(store: Store, tenant: str, q: Mapping[str, Any], policy: RoutingPolicy,
                      pricer: Pricer, confidence: float = 0.95) -> dict[str, Any]:
     """Ranked misrouted-call findings for the scope in `q`; JSON-ready."""
-    from tierscope.collector.read.api import jsonable, money, scope
-
     params = scope(q, tenant)
     wanted = set(params["roles"])
     groups = _groups(store, {**params, "roles": []})
@@ -272,7 +273,6 @@ def _row(kind: str, c: Calls, found: dict[str, Any] | None, quality: Mapping[str
 
 def misrouted(store: Store, q: Mapping[str, Any], tenant: str) -> dict[str, Any]:
     """GET /api/v1/misrouted: the policy comes from the collector's TIERSCOPE_POLICY_FILE."""
-    from tierscope.collector.read.api import BadParameter
     from tierscope.settings import Settings
 
     settings = Settings()
@@ -287,8 +287,6 @@ def misrouted(store: Store, q: Mapping[str, Any], tenant: str) -> dict[str, Any]
 
 
 def _confidence(text: str | None) -> float:
-    from tierscope.collector.read.api import BadParameter
-
     if not text:
         return 0.95
     try:

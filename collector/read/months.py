@@ -15,15 +15,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tierscope import clock
+from tierscope.collector.read.params import scope
+from tierscope.collector.read.rows import group_row, jsonable, money, total_of
+from tierscope.collector.read.spend import spend_by
 from tierscope.collector.store.clickhouse import Store
+from tierscope.errors import BadParameter
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 def month_bounds(month: str, tz: str) -> tuple[datetime, datetime]:
     """[start, end) of `YYYY-MM` in time zone `tz`, as UTC datetimes."""
-    from tierscope.collector.read.api import BadParameter
-
     match = _MONTH.match(month or "")
     if not match or not 1 <= int(match.group(2)) <= 12:
         raise BadParameter(f"month must look like 2026-11, got {str(month)[:20]!r}")
@@ -40,18 +42,14 @@ def previous_month(month: str) -> str:
 
 
 def _grouped(store: Store, tenant: str, month: str, by: list[str], tz: str, q: Mapping[str, str]) -> list[dict]:
-    from tierscope.collector.read.api import _group_row, scope, spend_by
-
     since, until = month_bounds(month, tz)
     params = {**scope({k: v for k, v in q.items() if k not in ("since", "until")}, tenant),
               "since": since, "until": until, "by": by}
-    return [_group_row(r, by) for r in spend_by(store, params)]
+    return [group_row(r, by) for r in spend_by(store, params)]
 
 
 def month_close(store: Store, tenant: str, month: str, by: list[str], tz: str,
                 scope_filters: Mapping[str, str], now: datetime | None = None) -> dict[str, Any]:
-    from tierscope.collector.read.api import jsonable, money, total_of
-
     if not by:
         by = ["team"]
     rows = _grouped(store, tenant, month, by, tz, scope_filters)

@@ -16,11 +16,13 @@ from typing import Any
 import numpy as np
 
 from tierscope import clock
-from tierscope.collector.read.api import BadParameter, parse_int, scope, spend_by
+from tierscope.collector.read.params import parse_int, scope
+from tierscope.collector.read.spend import spend_by
 from tierscope.collector.offpolicy.api import offpolicy_report
 from tierscope.collector.recommender.policy_file import PolicyFileError, load_policy
 from tierscope.collector.recommender.stats import ArmStats, recommend_policy
 from tierscope.collector.store.clickhouse import Store
+from tierscope.errors import BadParameter
 from tierscope.settings import Settings
 
 COST_ALERT_WEIGHT = 2.0
