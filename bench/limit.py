@@ -38,7 +38,7 @@ def decode_rate(bodies: list[bytes], spans: int, repeats: int = 3) -> DecodeRate
     from tierscope.collector.ingest.normalize import normalize
     from tierscope.collector.pricing.prices import Pricer
     from tierscope.collector.ingest.rows import quality_table, spans_table
-    from tierscope.collector.server.service import TierResolver
+    from tierscope.collector.pricing.tiers import TierResolver
 
     resolve, pricer = TierResolver(), Pricer()
     for body in bodies[:4]:  # genai-prices' snapshot and the tier map load once
@@ -74,7 +74,7 @@ def arrow_tables(bodies: list[bytes]) -> pa.Table:
     from tierscope.collector.ingest.normalize import normalize
     from tierscope.collector.pricing.prices import Pricer
     from tierscope.collector.ingest.rows import spans_table
-    from tierscope.collector.server.service import TierResolver
+    from tierscope.collector.pricing.tiers import TierResolver
 
     resolve, pricer = TierResolver(), Pricer()
     now_us = time.time_ns() // 1000

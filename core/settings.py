@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tierscope.instrumentation.tiers import parse_tier_map
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TIERSCOPE_", extra="ignore")
@@ -38,15 +40,6 @@ class Settings(BaseSettings):
         return ".tierscope/spool"
 
     def tier_map(self) -> dict[str, str]:
+        """`tiers` parsed as the agents parse TIERSCOPE_TIERS (model names lower-cased, tiers checked)."""
         return parse_tier_map(self.tiers)
 
-
-def parse_tier_map(text: str) -> dict[str, str]:
-    """`gpt-4o=frontier,llama3=local` -> {"gpt-4o": "frontier", "llama3": "local"}."""
-    pairs = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        model, sep, tier = item.partition("=")
-        if not sep or not model.strip() or not tier.strip():
-            raise ValueError(f"tier map entry {item!r} must look like model=tier")
-        pairs[model.strip()] = tier.strip().lower()
-    return pairs

@@ -26,6 +26,9 @@ PRICED_TOKENS = TOKEN_COUNTS[:4]
 GROUP_COUNTS = ("spans", *TOKEN_COUNTS, "unpriced_spans", "unpriced_tokens", "quality_n")
 """The integer columns of a spend group, additive across groups."""
 
+DEFAULT_TENANT = "default"
+"""The tenant of every span and read when auth is off (no tokens configured)."""
+
 DEFAULT_QUALITY_TARGET = 0.95
 """Share of always-frontier quality a recommended policy must keep, unless told otherwise."""
 
@@ -38,5 +41,5 @@ def decimal_text(value: Decimal | None) -> str | None:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-__all__ = ["DEFAULT_QUALITY_TARGET", "DIMENSIONS", "GROUP_COUNTS", "PRICED_TOKENS", "TIERS", "TIERS_CHEAPEST_FIRST",
+__all__ = ["DEFAULT_QUALITY_TARGET", "DEFAULT_TENANT", "DIMENSIONS", "GROUP_COUNTS", "PRICED_TOKENS", "TIERS", "TIERS_CHEAPEST_FIRST",
            "TOKEN_COUNTS", "decimal_text"]

@@ -17,10 +17,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import click
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tierscope import clock
+from tierscope.client import ApiClient
+from tierscope.collector.read import api
+from tierscope.collector.read.months import month_bounds
 
 PAGE = 10_000  # the read API's largest page
 MONTH_BY = ("team", "role", "tier", "model", "provider")
@@ -81,18 +83,16 @@ Reader = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
 def api_reader(base_url: str, token: str = "") -> Reader:
-    from tierscope.client import ApiClient
-
     client = ApiClient(base_url, timeout=300, token=token)
     return lambda endpoint, params: client.get(endpoint, **params)
 
 
-def store_reader(store: Any, tenant: str = "default") -> Reader:
-    from tierscope.collector.read import api
+def store_reader(store: Any, tenant: str = "default", policy_file: str = "", prices_file: str = "") -> Reader:
+    handlers = api.endpoints(policy_file, prices_file)
 
     def read(endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
         text = {k: ",".join(v) if isinstance(v, (list, tuple)) else str(v) for k, v in params.items()}
-        return json.loads(json.dumps(api.ENDPOINTS[endpoint](store, text, tenant), default=str))
+        return json.loads(json.dumps(handlers[endpoint](store, text, tenant), default=str))
 
     return read
 
@@ -166,8 +166,6 @@ def readme(note: dict[str, Any]) -> str:
 
 def export_month(read: Reader, month: str, fmt: str, out: Path, tz: str = "UTC") -> dict[str, Any]:
     """Write the month's span and monthly tables plus schema.json/README.md into `out`; the note."""
-    from tierscope.collector.read.months import month_bounds
-
     since, until = month_bounds(month, tz)
     as_of = clock.now()  # a month still open keeps growing: `complete` says so
     spans = month_span_rows(read, since, until)
@@ -185,34 +183,3 @@ def export_month(read: Reader, month: str, fmt: str, out: Path, tz: str = "UTC")
     (out / "schema.json").write_text(json.dumps(note, indent=2) + "\n")
     (out / "README.md").write_text(readme(note))
     return note
-
-
-@click.command("export")
-@click.option("--month", required=True, help="YYYY-MM.")
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
-@click.option("--out", default=".", show_default=True, help="Folder to write into.")
-@click.option("--tz", default="UTC", show_default=True, help="Time zone of the month boundaries.")
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
-@click.option("--store", help="Read this store directly instead (no collector may be running on it).")
-def export_command(month: str, fmt: str, out: str, tz: str, api: str | None, store: str | None) -> None:
-    """Export MONTH's spans and month-close table as Parquet or CSV, with a schema note, for BI."""
-    from tierscope.client import ApiError
-    from tierscope.collector.read.api import BadParameter
-    from tierscope.collector.store.clickhouse import Store, StoreError
-    from tierscope.settings import Settings
-
-    opened = None
-    try:
-        if store:
-            opened = Store(store)
-            read = store_reader(opened)
-        else:
-            settings = Settings()
-            read = api_reader(api or settings.api, settings.token)
-        note = export_month(read, month, fmt, Path(out), tz)
-    except (ApiError, BadParameter, StoreError, OSError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        if opened:
-            opened.close()
-    click.echo(json.dumps({"files": note["files"], "totals": note["totals"]}))

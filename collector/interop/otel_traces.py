@@ -24,13 +24,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
 
-from tierscope.collector.server.auth import DEFAULT_TENANT
 from tierscope.collector.ingest.normalize import normalize
 from tierscope.collector.pricing.prices import Pricer, load_overrides
+from tierscope.collector.pricing.tiers import TierResolver
 from tierscope.collector.ingest.rows import quality_table, spans_table
 from tierscope.collector.store.clickhouse import Store
 from tierscope.instrumentation import conventions as c
 from tierscope.settings import Settings
+from tierscope.terms import DEFAULT_TENANT
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PAGE_SPANS = 5_000  # spans per read and per normalize/insert (or OTLP POST) batch
@@ -111,8 +112,6 @@ def rows_to_request(rows: list[dict[str, Any]]) -> ExportTraceServiceRequest:
 # --- sinks: where the spans go ------------------------------------------------------------------------
 def store_sink(store: Store, settings: Settings, tenant: str = DEFAULT_TENANT) -> Sink:
     """Normalize, price and insert straight into `store` (no collector may own an embedded store)."""
-    from tierscope.collector.server.service import TierResolver
-
     pricer = Pricer(load_overrides(settings.prices_file))
     resolve_tier = TierResolver(settings.tier_map())
 

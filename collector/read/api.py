@@ -9,6 +9,7 @@ never a float. This module is the table of endpoints; each lives with its own co
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from tierscope.collector.read.misrouted import misrouted
@@ -33,14 +34,20 @@ def month(store: Store, q: Mapping[str, str], tenant: str) -> dict[str, Any]:
     return month_close(store, tenant, q.get("month", ""), by, timezone_name(q.get("tz")), scope_filters=q)
 
 
-ENDPOINTS: dict[str, Callable[[Store, Mapping[str, str], str], dict[str, Any]]] = {
-    "spend": spend,
-    "spend/timeseries": spend_timeseries,
-    "spans": spans,
-    "filters": filters,
-    "month": month,
-    "misrouted": misrouted,
-}
+Handler = Callable[[Store, Mapping[str, str], str], dict[str, Any]]
 
-__all__ = ["ENDPOINTS", "EPOCH", "FILTER_PARAMS", "BadParameter", "filters", "jsonable", "money", "newest_spans", "parse_time", "scope",
+
+def endpoints(policy_file: str, prices_file: str) -> dict[str, Handler]:
+    """GET /api/v1/<name> -> its handler; misrouted reads the routing policy and price overrides
+    from the files the collector was configured with."""
+    return {
+        "spend": spend,
+        "spend/timeseries": spend_timeseries,
+        "spans": spans,
+        "filters": filters,
+        "month": month,
+        "misrouted": partial(misrouted, policy_file=policy_file, prices_file=prices_file),
+    }
+
+__all__ = ["Handler", "endpoints", "EPOCH", "FILTER_PARAMS", "BadParameter", "filters", "jsonable", "money", "newest_spans", "parse_time", "scope",
            "spend_by", "trace"]

@@ -271,14 +271,12 @@ def _row(kind: str, c: Calls, found: dict[str, Any] | None, quality: Mapping[str
     return row
 
 
-def misrouted(store: Store, q: Mapping[str, Any], tenant: str) -> dict[str, Any]:
-    """GET /api/v1/misrouted: the policy comes from the collector's TIERSCOPE_POLICY_FILE."""
-    from tierscope.settings import Settings
-
-    settings = Settings()
+def misrouted(store: Store, q: Mapping[str, Any], tenant: str, *, policy_file: str, prices_file: str) -> dict[str, Any]:
+    """GET /api/v1/misrouted: the routing policy and price overrides are read from their files on each
+    request, so an edited policy counts at once."""
     try:
-        policy = load_policy(settings.policy_file)
-        pricer = Pricer(load_overrides(settings.prices_file))
+        policy = load_policy(policy_file)
+        pricer = Pricer(load_overrides(prices_file))
     except PolicyFileError as exc:
         raise BadParameter(f"routing policy: {exc}") from None
     except PricesFileError as exc:

@@ -18,19 +18,18 @@ import numpy as np
 from tierscope import clock
 from tierscope.collector.read.params import parse_int, scope
 from tierscope.collector.read.spend import spend_by
+from tierscope.collector.alerts.api import list_alerts
 from tierscope.collector.offpolicy.api import offpolicy_report
 from tierscope.collector.recommender.policy_file import PolicyFileError, load_policy
 from tierscope.collector.recommender.stats import ArmStats, recommend_policy
 from tierscope.collector.store.clickhouse import Store
 from tierscope.errors import BadParameter
-from tierscope.settings import Settings
+from tierscope.terms import DEFAULT_QUALITY_TARGET
 
 COST_ALERT_WEIGHT = 2.0
 
 
 def _firing(store: Store, tenant: str) -> tuple[set[tuple[str, str]], dict[str, float], list[dict[str, Any]]]:
-    from tierscope.collector.alerts.api import list_alerts
-
     listed = list_alerts(store, {}, tenant)
     demoted, weights, firing = set(), {}, []
     for rule in listed["rules"]:
@@ -58,7 +57,8 @@ def arm_stats(store: Store, q: Mapping[str, Any], tenant: str) -> list[ArmStats]
             for r in rows]
 
 
-def recommend(store: Store, q: Mapping[str, Any], tenant: str) -> dict[str, Any]:
+def recommend(store: Store, q: Mapping[str, Any], tenant: str, *, policy_file: str) -> dict[str, Any]:
+    """GET /api/v1/recommend: the policy over the evidence window, respecting the policy file's pins and floors."""
     days = parse_int("window_days", q.get("window_days"), 30, 1, 365)
     now = clock.now()
     # The window starts on the hour, as the dashboard's relative ranges do: whole hours come from the
@@ -67,18 +67,18 @@ def recommend(store: Store, q: Mapping[str, Any], tenant: str) -> dict[str, Any]
     window = {**q, "since": q.get("since") or start.isoformat(),
               "until": q.get("until") or now.isoformat()}
     try:
-        target = float(q.get("quality_target", 0.95))
+        target = float(q.get("quality_target", DEFAULT_QUALITY_TARGET))
     except ValueError:
         raise BadParameter("quality_target must be a number in (0, 1]") from None
     if not 0 < target <= 1:
         raise BadParameter("quality_target must be a number in (0, 1]")
     try:
-        policy_file = load_policy(Settings().policy_file)
+        routing = load_policy(policy_file)
     except PolicyFileError as exc:
         raise BadParameter(str(exc)) from None
     stats = arm_stats(store, window, tenant)
     roles = {s.role for s in stats}
-    pins = {role: p.pinned_model for role, p in policy_file.roles.items() if p.pinned_model and role in roles}
+    pins = {role: p.pinned_model for role, p in routing.roles.items() if p.pinned_model and role in roles}
     demoted, weights, firing = _firing(store, tenant)
     weights = {r: w for r, w in weights.items() if r in roles}
     if not stats:

@@ -11,12 +11,10 @@ an outcome, so that all are scored on the same prompts.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
-import click
 import numpy as np
 
 from tierscope.collector.recommender.bandit import RoutingBandit
@@ -31,7 +29,7 @@ from tierscope.collector.recommender.baselines import (
 from tierscope.collector.recommender.outcomes import OutcomeMatrix, interleave, load_outcomes
 from tierscope.collector.recommender.types import ArmSpec, BanditConfig, Recommendation, RoleSpec
 
-__all__ = ["replay_command", "run_replay"]
+__all__ = ["replay_table", "run_replay"]
 
 INTERLEAVING = "round-robin by row across files, in the order given"
 
@@ -192,43 +190,8 @@ def _recommendation_details(recommendation: Recommendation) -> dict:
     }
 
 
-@click.command("replay")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--eval", "eval_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Outcome CSV(s) to score the final policy on (default: the replayed files).")
-@click.option("--quality-target", default=0.95, show_default=True, type=click.FloatRange(0, 1, min_open=True),
-              help="Overall quality as a fraction of always-frontier quality.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bandit's random draws.")
-@click.option("--window", default=None, type=click.IntRange(min=2),
-              help="Forgetting window in calls per role (default: never forget).")
-@click.option("--min-evidence", default=30, show_default=True, type=click.IntRange(min=0),
-              help="Quality observations an arm needs before the policy moves a role onto it.")
-@click.option("--format", "output_format", type=click.Choice(["json", "table"]), default="json", show_default=True)
-def replay_command(
-    files: tuple[Path, ...],
-    eval_files: tuple[Path, ...],
-    quality_target: float,
-    seed: int,
-    window: int | None,
-    min_evidence: int,
-    output_format: str,
-) -> None:
-    """Replay the routing recommender over RouterBench-format outcome CSVs (bandit feedback).
-
-    Prints the recommended role -> model policy, the online cost and quality while learning,
-    and the final policy's cost and quality against always-frontier, the best fixed per-role
-    assignment in hindsight and the per-prompt oracle.
-    """
-    try:
-        report = run_replay(
-            list(files), list(eval_files) or None, quality_target, seed, window=window, min_evidence=min_evidence
-        )
-    except (ValueError, KeyError) as error:
-        raise click.ClickException(str(error)) from error
-    click.echo(json.dumps(report, indent=2) if output_format == "json" else _table(report))
-
-
-def _table(report: dict) -> str:
+def replay_table(report: dict) -> str:
+    """The replay report as a plain-text table: the policy, then cost and quality of each run."""
     lines = ["role                 model", *(f"{r:<20} {m}" for r, m in report["policy"].items()), ""]
     lines.append(f"{'':<10} {'cost USD':>12} {'quality':>8} {'cost/frontier':>14} {'quality/frontier':>17}")
     rows = {"online": report["online"], "final": report["final"], **report["baselines"]}

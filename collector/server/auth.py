@@ -11,8 +11,8 @@ import hmac
 import ipaddress
 from pathlib import Path
 from tierscope.errors import AuthConfigError, Unauthorized
+from tierscope.terms import DEFAULT_TENANT
 
-DEFAULT_TENANT = "default"
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
 

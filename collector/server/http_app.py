@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from typing import Any
 
 from clickhouse_connect.driver.exceptions import OperationalError
@@ -15,7 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tierscope.collector.alerts import api as alerts_api
+from tierscope.collector.alerts.api import list_alerts
+from tierscope.collector.pricing.reprice import reprice_store
 from tierscope.collector.read import api
+from tierscope.collector.recommender.api import recommend
+from tierscope.errors import RuleError
 from tierscope.collector.ingest.decode import MAX_BODY_BYTES, BadRequest, TooLarge, decode_body
 from tierscope.collector.server.auth import Unauthorized
 from tierscope.collector.store.reconnect import StoreUnavailable
@@ -109,13 +115,12 @@ def create_app(collector: Collector) -> Starlette:
             "rollup_error": collector.rollup.last_error if collector.rollup else None,
         })
 
+    settings = collector.settings
+    handlers = {**api.endpoints(settings.policy_file, settings.prices_file), "alerts": list_alerts,
+                "recommend": partial(recommend, policy_file=settings.policy_file)}
+
     def read(name: str):
-        if name == "alerts":
-            from tierscope.collector.alerts.api import list_alerts as handler
-        elif name == "recommend":
-            from tierscope.collector.recommender.api import recommend as handler
-        else:
-            handler = api.ENDPOINTS[name]
+        handler = handlers[name]
 
         async def endpoint(request: Request) -> Response:
             params: dict[str, Any] = dict(request.query_params)
@@ -139,8 +144,6 @@ def create_app(collector: Collector) -> Starlette:
         return endpoint
 
     async def reprice(request: Request) -> Response:
-        from tierscope.collector.pricing.reprice import reprice_store
-
         try:
             collector.auth.tenant(request.headers.get("authorization"))
         except Unauthorized as exc:
@@ -156,9 +159,6 @@ def create_app(collector: Collector) -> Starlette:
         return JSONResponse(result)
 
     async def alerts_write(request: Request) -> Response:
-        from tierscope.collector.alerts import api as alerts_api
-        from tierscope.collector.alerts.rules import RuleError
-
         try:
             tenant = collector.auth.tenant(request.headers.get("authorization"))
         except Unauthorized as exc:
@@ -191,9 +191,7 @@ def create_app(collector: Collector) -> Starlette:
         Route("/api/v1/stats", stats, methods=["GET"]),
         Route("/api/v1/traces/{trace_id}", read("spans"), methods=["GET"]),
     ]
-    routes += [Route(f"/api/v1/{name}", read(name), methods=["GET"]) for name in api.ENDPOINTS]
-    routes.append(Route("/api/v1/alerts", read("alerts"), methods=["GET"]))
-    routes.append(Route("/api/v1/recommend", read("recommend"), methods=["GET"]))
+    routes += [Route(f"/api/v1/{name}", read(name), methods=["GET"]) for name in handlers]
     return Starlette(routes=routes, exception_handlers={StoreUnavailable: _store_unavailable,
                                                         OperationalError: _store_unavailable})
 

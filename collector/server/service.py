@@ -16,6 +16,7 @@ from tierscope.collector.alerts.runner import AlertRunner
 from tierscope.collector.server.auth import DEFAULT_TENANT, Auth, check_bind, parse_tokens
 from tierscope.collector.ingest.normalize import Normalized, normalize
 from tierscope.collector.pricing.prices import Pricer, load_overrides
+from tierscope.collector.pricing.tiers import TierResolver
 from tierscope.collector.store.reconnect import ReconnectingStore, open_store
 from tierscope.collector.store.rollup import RollupRefresher
 from tierscope.collector.ingest.rows import quality_table, spans_table
@@ -42,30 +43,6 @@ class Counters:
     spans_rejected: int = 0
     spans_not_llm: int = 0
     started_at: float = field(default_factory=time.time)
-
-
-class TierResolver:
-    """Tier of a model: the configured map first, else the price band from genai-prices."""
-
-    def __init__(self, tier_map: dict[str, str] | None = None) -> None:
-        self.tier_map = dict(tier_map or {})
-        self._cache: dict[tuple[str, str], str] = {}
-
-    def __call__(self, model: str, provider: str) -> str:
-        key = (model, provider)
-        tier = self._cache.get(key)
-        if tier is None:
-            tier = self.tier_map.get(model) or _price_band(model, provider) or ""
-            self._cache[key] = tier
-        return tier
-
-
-def _price_band(model: str, provider: str) -> str | None:
-    try:
-        from tierscope.instrumentation.tiers import tier_for_model
-    except ImportError:  # pragma: no cover - instrumentation ships with the collector
-        return None
-    return tier_for_model(model, provider or None)
 
 
 class Collector:

@@ -19,7 +19,8 @@ from click.testing import CliRunner
 from genai_prices import Usage, calc_price
 
 from support import http_exporter, running_collector, sdk_provider
-from tierscope.collector.interop.export import MONEY, export_command
+from tierscope.cli.export import export as export_command
+from tierscope.collector.interop.export import MONEY
 
 NOVEMBER = datetime(2026, 11, 1, tzinfo=UTC)
 MODELS = [("gpt-4o", "openai"), ("claude-sonnet-4-5", "anthropic"), ("o3", "openai"), ("acme-ft-7b", "openai")]

@@ -28,7 +28,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from support import running_collector
 from tierscope.client import ApiClient
 from tierscope.collector.interop import otel_traces as interop_otel_traces
-from tierscope.collector.interop.otel_cli import import_otel_command
+from tierscope.cli.import_otel import import_otel as import_otel_command
 from tierscope.collector.interop.otel_traces import import_otel_traces
 from tierscope.collector.store.clickhouse import Store
 

@@ -19,7 +19,8 @@ from tierscope.collector.recommender.baselines import (
     outcome_of,
 )
 from tierscope.collector.recommender.outcomes import interleave, load_outcomes
-from tierscope.collector.recommender.replay import replay_command, run_replay
+from tierscope.cli.replay import replay as replay_command
+from tierscope.collector.recommender.replay import run_replay
 
 def _routerbench() -> Path:
     """shared/ beside the checkout (as CI lays it out), else $TIERSCOPE_ROUTERBENCH, else /work/shared."""
@@ -161,6 +162,20 @@ def test_cli_json_table_and_clean_errors(tmp_path: Path) -> None:
     (tmp_path / "junk.csv").write_text("x,y\n1,2\n")
     failed = runner.invoke(replay_command, [str(tmp_path / "junk.csv")])
     assert failed.exit_code == 1 and "Error:" in failed.output and "Traceback" not in failed.output
+
+
+def test_cli_eval_takes_one_file_per_flag_and_refuses_a_bare_path_after_it(tmp_path: Path) -> None:
+    (tmp_path / "train").mkdir()
+    (tmp_path / "eval").mkdir()
+    train = [str(p) for p in synthetic(tmp_path / "train", seed=1)]
+    first, second = (str(p) for p in synthetic(tmp_path / "eval", n=50, seed=2))
+    runner = CliRunner()
+    both = runner.invoke(replay_command, [*train, "--eval", first, "--eval", second, "--quality-target", "0.9"])
+    assert both.exit_code == 0, both.output
+    assert json.loads(both.output)["final"]["prompts"] == 100  # 50 prompts in each evaluation file
+    bare = runner.invoke(replay_command, [*train, "--eval", first, second, "--quality-target", "0.9"])
+    assert bare.exit_code == 2 and "stands after --eval" in bare.output and second in bare.output
+    assert "Traceback" not in bare.output
 
 
 @pytest.mark.skipif(not ROUTERBENCH.is_dir(), reason="shared RouterBench files not present")

@@ -18,8 +18,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from tierscope.cli.app import main
 from tierscope.collector.interop.otel_traces import ImportCounts, Sink, import_otel_traces
-from tierscope.collector.store.clickhouse import Store, StoreError
+from tierscope.collector.store.clickhouse import Store
+from tierscope.errors import StoreError
 from tierscope.settings import Settings
 
 
@@ -58,7 +60,7 @@ def _since(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-@click.command("import-otel")
+@main.command("import-otel")
 @click.option("--table", default="otel_traces", show_default=True, help="The clickhouseexporter traces table.")
 @click.option("--database", default="default", show_default=True, help="Its database.")
 @click.option("--since", help="Only spans starting at or after this ISO 8601 time.")
@@ -67,7 +69,7 @@ def _since(text: str | None) -> datetime | None:
 @click.option("--api", help="Send to this collector over OTLP/HTTP [env TIERSCOPE_API].")
 @click.option("--tenant", default="default", show_default=True, help="Tenant of the spans (--store only).")
 @click.option("--prices", "prices_file", help="Price overrides file (--store only) [prices.toml].")
-def import_otel_command(table: str, database: str, since: str | None, source: str | None, store: str | None,
+def import_otel(table: str, database: str, since: str | None, source: str | None, store: str | None,
                         api: str | None, tenant: str, prices_file: str | None) -> None:
     """Import LLM spans from an OpenTelemetry Collector ClickHouse exporter table (otel_traces).
 
