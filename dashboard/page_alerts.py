@@ -8,6 +8,7 @@ import streamlit as st
 
 from tierscope.dashboard.data import _client, api_url, fetch
 from tierscope.settings import Settings
+from tierscope.terms import TIERS
 
 st.title("Alerts")
 st.caption("Every rule arms both sides: a cost ceiling and a quality floor over one scope and window.")
@@ -57,7 +58,7 @@ with st.form("arm_rule"):
     st.subheader("Arm a rule")
     c1, c2, c3, c4 = st.columns(4)
     role = c1.text_input("Role")
-    tier = c2.selectbox("Tier", ["", "frontier", "mid", "small", "local"])
+    tier = c2.selectbox("Tier", ["", *TIERS])
     model = c3.text_input("Model")
     team = c4.text_input("Team")
     c1, c2, c3, c4 = st.columns(4)

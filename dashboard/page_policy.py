@@ -9,10 +9,11 @@ import streamlit as st
 
 from tierscope.dashboard.data import fetch
 from tierscope.dashboard.transforms import md_code, money_text
+from tierscope.terms import DEFAULT_QUALITY_TARGET
 
 st.title("Recommended policy")
 c1, c2 = st.columns(2)
-target = c1.slider("Keep overall quality at", 0.80, 1.00, 0.95, 0.01, format="%.2f",
+target = c1.slider("Keep overall quality at", 0.80, 1.00, DEFAULT_QUALITY_TARGET, 0.01, format="%.2f",
                    help="as a share of sending every role to its frontier model")
 window = c2.selectbox("Evidence window (days)", [7, 14, 30, 90], index=2)
 body = fetch("recommend", "the recommendation", quality_target=target, window_days=window)

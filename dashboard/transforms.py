@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from tierscope.terms import GROUP_COUNTS, TIERS
 
 import pandas as pd
 
@@ -80,8 +81,7 @@ def spend_text(row: Mapping[str, Any]) -> str:
     return money_text(row["cost_usd"])
 
 
-_SUMMED = ("spans", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-           "unpriced_spans", "unpriced_tokens", "quality_n")
+_SUMMED = GROUP_COUNTS
 
 
 def regroup(rows: Iterable[Mapping[str, Any]], dims: Sequence[str]) -> list[dict[str, Any]]:
@@ -179,7 +179,7 @@ def quality_matrix(rows: Iterable[Mapping[str, Any]]) -> tuple[pd.DataFrame, pd.
     records = [{"role": label(r["role"]), "tier": label(r["tier"]), "mean": r["quality_mean"], "n": r["quality_n"]}
                for r in rows if r["quality_n"]]
     frame = pd.DataFrame(records, columns=["role", "tier", "mean", "n"])
-    order = [t for t in ("frontier", "mid", "small", "local", "(not set)") if t in set(frame["tier"])]
+    order = [t for t in (*TIERS, "(not set)") if t in set(frame["tier"])]
     means = frame.pivot_table(index="role", columns="tier", values="mean").reindex(columns=order)
     counts = frame.pivot_table(index="role", columns="tier", values="n", aggfunc="sum").reindex(columns=order)
     return means, counts

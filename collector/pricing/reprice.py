@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from tierscope.collector.pricing.prices import Pricer, load_overrides
 from tierscope.collector.store.clickhouse import Store
 from tierscope.settings import Settings
+from tierscope.terms import PRICED_TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def reprice_table(rows: pa.Table, pricer: Pricer, ingested_us: int) -> tuple[pa.
     """The same rows with fresh cost columns; also how many costs changed."""
     start_ns = rows["start_time"].cast(pa.int64()).to_numpy(zero_copy_only=False)
     tokens = {k: rows[k].cast(pa.int64()).to_numpy(zero_copy_only=False)
-              for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")}
+              for k in PRICED_TOKENS}
     priced = pricer.price(rows["model"].cast(pa.string()).to_pylist(), rows["provider"].cast(pa.string()).to_pylist(),
                           start_ns, tokens["input_tokens"], tokens["output_tokens"],
                           tokens["cache_read_tokens"], tokens["cache_write_tokens"])

@@ -35,6 +35,7 @@ from tierscope.collector.read.params import scope
 from tierscope.collector.read.rows import jsonable, money
 from tierscope.collector.store.clickhouse import Store
 from tierscope.errors import BadParameter
+from tierscope.terms import PRICED_TOKENS
 
 FRONTIER = "frontier"
 _DRILL_SCOPE = ("since", "until", "team", "service", "environment")
@@ -61,7 +62,7 @@ class Target:
     provider: str
 
 
-_TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+_TOKENS = PRICED_TOKENS
 
 
 class Calls:

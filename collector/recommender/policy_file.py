@@ -25,8 +25,9 @@ from typing import Any
 
 import yaml
 from tierscope.errors import PolicyFileError
+from tierscope.terms import TIERS_CHEAPEST_FIRST
 
-TIER_ORDER = ("local", "small", "mid", "frontier")  # cheapest first
+TIER_ORDER = TIERS_CHEAPEST_FIRST
 DEFAULT_QUALITY_FLOOR = 0.8
 _TOP_KEYS = {"version", "quality_floor", "models", "roles"}
 _ROLE_KEYS = {"allowed_tiers", "pinned_model", "quality_floor"}

@@ -28,6 +28,7 @@ from tierscope.collector.recommender.baselines import (
 )
 from tierscope.collector.recommender.outcomes import OutcomeMatrix, interleave, load_outcomes
 from tierscope.collector.recommender.types import ArmSpec, BanditConfig, Recommendation, RoleSpec
+from tierscope.terms import DEFAULT_QUALITY_TARGET
 
 __all__ = ["replay_table", "run_replay"]
 
@@ -37,7 +38,7 @@ INTERLEAVING = "round-robin by row across files, in the order given"
 def run_replay(
     paths: list[Path],
     eval_paths: list[Path] | None = None,
-    quality_target: float = 0.95,
+    quality_target: float = DEFAULT_QUALITY_TARGET,
     seed: int = 0,
     *,
     window: int | None = None,

@@ -19,6 +19,7 @@ import numpy as np
 from tierscope.collector.recommender.bandit import RoutingBandit
 from tierscope.collector.recommender.policy import Policy, RoleRoute
 from tierscope.collector.recommender.types import ArmSpec, BanditConfig, RoleSpec
+from tierscope.terms import DEFAULT_QUALITY_TARGET
 
 FRONTIER_TIER = "frontier"
 DAYS_PER_MONTH = Decimal(30)
@@ -60,7 +61,7 @@ def recommend_policy(
     stats: Sequence[ArmStats],
     rng: np.random.Generator,
     *,
-    quality_target: float | None = 0.95,
+    quality_target: float | None = DEFAULT_QUALITY_TARGET,
     pins: Mapping[str, str] | None = None,
     floors: Mapping[str, QualityFloor] | None = None,
     demoted: Collection[tuple[str, str]] = (),

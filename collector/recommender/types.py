@@ -7,6 +7,7 @@ without importing any of the posterior machinery.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from tierscope.terms import DEFAULT_QUALITY_TARGET
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class BanditConfig:
     posterior draws behind those probabilities.
     """
 
-    quality_target: float | None = 0.95
+    quality_target: float | None = DEFAULT_QUALITY_TARGET
     window: int | None = None
     min_evidence: int = 30
     control_share: float = 0.1
