@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from support import free_port, running_collector, running_dashboard, wait_healthy
-from test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, expect, settle
+from test_dashboard_browser import WAIT_MS, browser, expect, settle  # noqa: F401  (browser: the shared chromium fixture)
 
 from tierscope.launch import dashboard_command
 
@@ -32,16 +32,6 @@ def test_the_dashboard_command_asks_for_a_minimal_toolbar():
 def collector_url(tmp_path_factory) -> Iterator[str]:
     with running_collector(tmp_path_factory.mktemp("toolbar") / "store") as collector:
         yield collector.url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def header_of(browser, url: str):
