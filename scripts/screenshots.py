@@ -20,22 +20,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
+from playwright.sync_api import expect, sync_playwright
 
-NOW = "2026-11-20T12:00:00Z"
-os.environ["TIERSCOPE_NOW"] = os.environ.get("TIERSCOPE_NOW") or NOW  # before any tierscope code asks the clock
+from tierscope import clock
+from tierscope.collector.server.background import BackgroundCollector
+from tierscope.demo.workload import DEMO_RULES, arm_demo_alerts, send_history
+from tierscope.instrumentation import configure
+from tierscope.launch import dashboard_command
+from tierscope.settings import Settings
 
-from tierscope import clock  # noqa: E402
-from tierscope.collector.server.background import BackgroundCollector  # noqa: E402
-from tierscope.demo.workload import DEMO_RULES, arm_demo_alerts, send_history  # noqa: E402
-
+NOW = "2026-11-20T12:00:00Z"  # the business clock's pinned instant (TIERSCOPE_NOW), unless the caller sets one
 DIP_RULE = DEMO_RULES[0]["rule_id"]  # the worker's quality rule
-from tierscope.launch import dashboard_command  # noqa: E402
-from tierscope.settings import Settings  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -56,8 +56,6 @@ def free_port() -> int:
 
 def fill(url: str, settings: Settings, spans_per_day: int) -> int:
     """The demo's 45 days of history, ending at the pinned now, then its alert rules; returns spans sent."""
-    from tierscope.instrumentation import configure
-
     provider = configure(service_name="demo-agents", endpoint=url, protocol="http/protobuf",
                          resource_attributes={"deployment.environment.name": "demo"})
     # send_history stamps day d at now - d days - up to one day: shifted by a day, the last day
@@ -69,7 +67,7 @@ def fill(url: str, settings: Settings, spans_per_day: int) -> int:
     return sent
 
 
-def wait_for(what: str, ready, timeout: float = 120) -> None:
+def wait_for(what: str, ready: Callable[[], bool], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
         if time.monotonic() > deadline:
@@ -88,8 +86,7 @@ def dip_alert_fired(url: str) -> bool:
 
 
 def shoot(base: str, out: Path) -> list[Path]:
-    from playwright.sync_api import expect, sync_playwright
-
+    """Open each page in chromium, wait for its script and charts, and save the viewport."""
     written = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -112,6 +109,9 @@ def main() -> int:
     parser.add_argument("--spans-per-day", type=int, default=1000,
                         help="demo history density (enough calls in the last hour for the alert rules)")
     args = parser.parse_args()
+    # clock.now() reads the variable on every call: set here, it holds for this process's collector
+    # and for the dashboard process started below.
+    os.environ[clock.ENV] = os.environ.get(clock.ENV) or NOW
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"screenshots: {CHROMIUM} is missing (make chromium)")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -137,7 +137,7 @@ def main() -> int:
                     dashboard.wait(30)
     for target in written:
         print(f"{target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}  {target.stat().st_size:,} bytes")
-    print(f"{sent:,} demo spans, now pinned at {os.environ['TIERSCOPE_NOW']}")
+    print(f"{sent:,} demo spans, now pinned at {os.environ[clock.ENV]}")
     return 0
 
 
