@@ -36,5 +36,9 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(PY) bench/soak.py
 
+.PHONY: screenshots
+screenshots: $(STAMP) chromium  # docs/screenshots/*.png: the demo's data, TIERSCOPE_NOW pinned
+	$(PY) scripts/screenshots.py
+
 clean:
 	rm -rf .tierscope tests/artifacts

@@ -22,9 +22,11 @@ def start_dashboard(settings: Settings, api_url: str) -> subprocess.Popen:
 
 def dashboard_command(port: int, host: str) -> list[str]:
     """Streamlit serving the dashboard, warmed up (tierscope.dashboard.serve) so the first visitor
-    does not wait for pandas and plotly to load."""
+    does not wait for pandas and plotly to load. The toolbar is minimal: no "Deploy" button, no
+    developer menu (rerun, clear cache) for the people reading the numbers."""
     return [sys.executable, "-m", "tierscope.dashboard.serve", "--server.headless", "true",
-            "--server.port", str(port), "--server.address", host, "--browser.gatherUsageStats", "false"]
+            "--server.port", str(port), "--server.address", host, "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "minimal"]
 
 
 def run_up(settings: Settings, workload: bool) -> None:
