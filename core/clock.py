@@ -24,6 +24,9 @@ def now() -> datetime:
 
 
 def parse_instant(text: str) -> datetime:
+    """`text` (ISO 8601; `Z` or an offset, none meaning UTC) as an aware UTC datetime. A malformed
+    value raises one ValueError naming TIERSCOPE_NOW and quoting the value, so a bad pin fails loudly
+    at the first "now" instead of silently falling back to the real time."""
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

@@ -185,8 +185,9 @@ class AlertRunner:
         return [e for _, e in events]
 
 
-def ack(store: Store, tenant: str, rule_id: str, who: str = "") -> dict[str, Any]:
-    now = clock.now()
+def ack(store: Store, tenant: str, rule_id: str, who: str = "", now: datetime | None = None) -> dict[str, Any]:
+    """Record that `who` acknowledged `rule_id` at `now` (by default the clock's)."""
+    now = now or clock.now()
     event = {"tenant": tenant, "event_id": uuid.uuid4().hex, "rule_id": rule_id, "at": now, "kind": "acked",
              "side": "", "observed": None, "threshold": None, "samples": 0, "window_start": now,
              "window_end": now, "detail": f"acknowledged by {who or 'someone'}"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from tierscope.collector.store.clickhouse import Store
 from tierscope.errors import BadParameter
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def month_bounds(month: str, tz: str) -> tuple[datetime, datetime]:
@@ -39,6 +40,16 @@ def month_bounds(month: str, tz: str) -> tuple[datetime, datetime]:
 def previous_month(month: str) -> str:
     year, mon = int(month[:4]), int(month[5:7])
     return f"{year - 1}-12" if mon == 1 else f"{year}-{mon - 1:02d}"
+
+
+def run_rate(spend: Decimal, since: datetime, until: datetime, now: datetime) -> Decimal:
+    """The forecast for the month [since, until) at `now`: its spend so far x month length / time
+    elapsed, to the micro-dollar, while the month is open; the spend itself before or after it.
+    Durations are whole microseconds, so the ratio is exact (a DST month is an hour short or long)."""
+    if not since < now < until:
+        return spend
+    elapsed, length = (now - since) // _MICROSECOND, (until - since) // _MICROSECOND
+    return (spend * length / elapsed).quantize(Decimal("0.000001"))
 
 
 def _grouped(store: Store, tenant: str, month: str, by: list[str], tz: str, q: Mapping[str, str]) -> list[dict]:
@@ -76,10 +87,7 @@ def month_close(store: Store, tenant: str, month: str, by: list[str], tz: str,
     total["change_usd"] = total["cost_usd"] - total["previous_cost_usd"]
     since, until = month_bounds(month, tz)
     now = now or clock.now()
-    forecast = total["cost_usd"]
-    if since < now < until:
-        elapsed = Decimal(str((now - since).total_seconds()))
-        forecast = (total["cost_usd"] * Decimal(str((until - since).total_seconds())) / elapsed).quantize(Decimal("0.000001"))
+    forecast = run_rate(total["cost_usd"], since, until, now)
     share_unpriced = total["unpriced_spans"] / total["spans"] if total["spans"] else 0.0
     return {
         "month": month, "tz": tz, "by": by,

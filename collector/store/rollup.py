@@ -64,11 +64,11 @@ def ceil_hour(t: datetime) -> datetime:
     return f if f == t else f + HOUR
 
 
-def hour_aligned(tz: str, when: Iterable[datetime] = ()) -> bool:
-    """True when `tz` is a whole number of hours from UTC (now, in January and July, and at `when`),
-    so its hour/day/week/month buckets are unions of UTC hours."""
+def hour_aligned(tz: str, when: Iterable[datetime] = (), now: datetime | None = None) -> bool:
+    """True when `tz` is a whole number of hours from UTC (in January and July of `now`'s year, by
+    default the clock's, and at `when`), so its hour/day/week/month buckets are unions of UTC hours."""
     zone = ZoneInfo(tz)
-    year = clock.now().year
+    year = (now or clock.now()).year
     probes = [datetime(year, 1, 15, tzinfo=UTC), datetime(year, 7, 15, tzinfo=UTC), *when]
     return all((p.astimezone(zone).utcoffset() or timedelta(0)).total_seconds() % 3600 == 0 for p in probes)
 
@@ -194,7 +194,8 @@ def fill_batches(hours: Iterable[datetime], groups: Mapping[datetime, int], chun
 
 def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: float | None = None,
             settle: timedelta = SETTLE, quiet: timedelta = timedelta(0), max_wait: timedelta = MAX_WAIT,
-            groups_per_fill: int = GROUPS_PER_FILL, stopping: Callable[[], bool] = lambda: False) -> int:
+            groups_per_fill: int = GROUPS_PER_FILL, stopping: Callable[[], bool] = lambda: False,
+            now: datetime | None = None) -> int:
     """Recompute every changed hour that ended at least `settle` ago and is `due` (with the default
     `quiet` of 0, every one); returns how many hours were recomputed. Idempotent. The open hour is
     left alone: live ingest changes it every second, so reads take it from v_spans anyway, and
@@ -205,9 +206,13 @@ def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: floa
     most `groups_per_fill` dimension combinations (`fill_batches`); the store is left to ingest and
     reads for a while between statements (YIELD_SHARE), and `stopping()` is asked there too. An hour
     is stamped once all its statements are in, so a read never takes a half-filled hour from the
-    rollup (one left half-filled stays dirty, and is recomputed whole next time)."""
+    rollup (one left half-filled stays dirty, and is recomputed whole next time).
+
+    Which hours have ended is decided at `now`, by default the store's own clock (the one its change
+    stamps are on, so the open hour is the one live ingest writes whatever TIERSCOPE_NOW says), or
+    the instant given. The version stamp is always the store's clock."""
     version = int(store.query("rollup_now", {})[0]["now_ns"])  # before reading anything
-    sealed = datetime.fromtimestamp(version / 1e9, UTC) - settle
+    sealed = (now or datetime.fromtimestamp(version / 1e9, UTC)) - settle
     pending: dict[str, list[datetime]] = {}
     for r in store.query("rollup_pending", {}):
         hour = _utc(r["hour"])

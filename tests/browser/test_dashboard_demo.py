@@ -2,9 +2,10 @@
 
 The demo process (collector, dashboard, and its workload through the real SDK shims) is started on
 free ports; once its history is in (it arms its alert rules right after), Playwright drives
-Debian's chromium through every page. Live traffic keeps arriving, so numbers are compared over a
-closed window (custom dates ending yesterday, and last month's close), where the screen and the
-read API must agree exactly. Screenshots go to tests/artifacts/demo_*.png.
+Debian's chromium through every page. The demo's clock is pinned to NOW; live traffic keeps
+arriving, so numbers are compared over a closed window (custom dates ending the day before NOW,
+and last month's close), where the screen and the read API must agree exactly. Screenshots go to
+tests/artifacts/demo_*.png.
 """
 
 from __future__ import annotations
@@ -24,12 +25,17 @@ import pytest
 from support import free_port
 from test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, choose, expect, metric, screenshot, settle
 
+from tierscope import clock
 from tierscope.client import ApiClient
 from tierscope.dashboard.drilldown import SPAN_LIMIT
 from tierscope.dashboard.transforms import money_text
 
 pytestmark = pytest.mark.browser
-TODAY = datetime.now(UTC).date()
+# The demo's clock is pinned (TIERSCOPE_NOW in its environment: its history, dashboard and read API
+# all read it), so "today", the closed window and last month are the same whatever the date. Its
+# live traffic carries the real time, later than the pin, so it never enters the windows compared.
+NOW = datetime(2026, 11, 30, 23, 59, tzinfo=UTC)  # the last minute of a month
+TODAY = NOW.date()
 START, END = TODAY - timedelta(days=14), TODAY - timedelta(days=1)  # whole days, all history
 LAST_MONTH = (TODAY.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
 PAGES = [("", "Spend"), ("quality", "Quality"), ("month-close", "Month close"), ("misrouted", "Misrouted calls"),
@@ -42,6 +48,7 @@ def demo(tmp_path_factory) -> Iterator[dict[str, str]]:
     ports = {"http": free_port(), "grpc": free_port(), "dashboard": free_port()}
     log = (home / "demo.log").open("w")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TIERSCOPE_", "OTEL_"))}
+    env[clock.ENV] = NOW.isoformat()
     process = subprocess.Popen(
         [sys.executable, "-m", "tierscope.cli", "demo", "--store", f"chdb:{home / 'store'}",
          "--http-port", str(ports["http"]), "--grpc-port", str(ports["grpc"]),

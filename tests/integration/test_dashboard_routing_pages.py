@@ -4,7 +4,7 @@ through its form and shows its state; the Policy page shows the API's recommenda
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 
@@ -17,7 +17,8 @@ from tierscope.collector.server.background import BackgroundCollector
 from sample_data import SAMPLE_POLICY, sample_traces, send
 from tierscope.dashboard.transforms import money_text
 from tierscope.settings import Settings
-from test_dashboard_apptest import metrics, open_app
+from test_dashboard_apptest import NOW, metrics, open_app
+from tierscope import clock
 from test_recommend import _batch
 
 
@@ -27,14 +28,14 @@ def collector(tmp_path_factory) -> Iterator[BackgroundCollector]:
     (home / "routing-policy.yaml").write_text(SAMPLE_POLICY)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("TIERSCOPE_POLICY_FILE", str(home / "routing-policy.yaml"))
+        env.setenv(clock.ENV, NOW.isoformat())  # the sample data's last day: the collector and the pages read it
         settings = Settings(store=f"chdb:{home / 'store'}", http_port=free_port(), grpc_port=0, prices_file="",
                             alert_interval_s=0)
         with BackgroundCollector(settings) as running:
             send(running.url, sample_traces(np.random.default_rng(7), 80))
-            # Recent calls too, so the 30-day recommendation window always holds evidence, whatever today is.
-            now = datetime.now(UTC)
+            # Calls the day before too, so the 30-day recommendation window holds both models.
             for model, first in (("gpt-4o", 1), ("gpt-4o-mini", 10_000)):
-                httpx.post(f"{running.url}/v1/traces", content=_batch(model, 1.0, 100, now - timedelta(days=1), first),
+                httpx.post(f"{running.url}/v1/traces", content=_batch(model, 1.0, 100, NOW - timedelta(days=1), first),
                            headers={"content-type": "application/x-protobuf"})
             env.setenv("TIERSCOPE_API", running.url)
             yield running

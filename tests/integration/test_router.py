@@ -12,7 +12,7 @@ import random
 import subprocess
 import sys
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import httpx
@@ -21,7 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from support import http_exporter, running_collector, sdk_provider
-from test_dashboard_apptest import metrics, open_app
+from test_dashboard_apptest import NOW, metrics, open_app
+from tierscope import clock
 from tierscope.cli import main
 from tierscope.collector.offpolicy.estimate import LoggedDecision, estimate_policy, summarize
 from tierscope.collector.offpolicy.api import NO_ROUTER_SPANS
@@ -319,6 +320,7 @@ def test_router_logged_spans_through_a_real_collector_give_the_hand_computed_ips
     # check and are retried on acme-big: double-billed, the decision's cost is 0.001 + 0.01.
     draws = [0.15 if i % 5 == 0 else 0.5 for i in range(40)]
     failing = {1, 7, 13, 19}
+    monkeypatch.delenv(clock.ENV, raising=False)  # live spans carry the real time: so must the window
     router = Router(policy, epsilon=0.2, rng=Script(draws), provider="acme")
     logged: list[LoggedDecision] = []
     with running_collector(tmp_path / "store", prices_file=tmp_path / "prices.toml") as collector:
@@ -400,8 +402,9 @@ def test_no_router_spans_or_no_support_says_so(tmp_path, monkeypatch):
 
     post = lambda url, body: httpx.post(f"{url}/v1/traces", content=body,  # noqa: E731
                                         headers={"content-type": "application/x-protobuf"}).status_code
+    monkeypatch.setenv(clock.ENV, NOW.isoformat())  # the spans below are an hour before it
     with running_collector(tmp_path / "store") as collector:
-        start = datetime.now(UTC) - timedelta(hours=1)
+        start = NOW - timedelta(hours=1)
         assert post(collector.url, _batch("gpt-4o", 1.0, 40, start, 1)) == 200
         plain = httpx.get(f"{collector.url}/api/v1/recommend").json()
         cli = CliRunner().invoke(main, ["recommend", "--api", collector.url])
