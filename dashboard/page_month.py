@@ -3,6 +3,7 @@ reconcile exactly, month-over-month change, run-rate forecast, share unpriced, C
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
 
 import streamlit as st
 
@@ -26,8 +27,11 @@ st.caption("The sidebar's time range does not apply here: pick the month. Team, 
 pick_zone, pick_month = st.columns(2)
 tz = pick_zone.selectbox("Time zone (month boundaries)", ZONES, key="month_tz")
 seen = fetch("filters", "months with data", **shared)
-months = month_options(seen["first_span"], seen["last_span"], tz, clock.now())
-month = pick_month.selectbox("Month", months, key="month_pick")
+now = clock.now()
+months = month_options(seen["first_span"], seen["last_span"], tz, now)
+current = now.astimezone(ZoneInfo(tz)).strftime("%Y-%m")  # opens on the month now is in, not a later one
+month = pick_month.selectbox("Month", months, index=months.index(current) if current in months else 0,
+                             key="month_pick")
 close = fetch("month", f"the {month} close", month=month, tz=tz, **shared)
 total = close["total"]
 if not total["spans"]:
