@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 
 from tierscope.client import ApiClient
-from tierscope.collector.read.months import month_close
+from support import mark_every_hour, settle_rollup
+from tierscope.collector.read.months import month_bounds, month_close
 from tierscope.collector.server.background import BackgroundCollector
+from tierscope.collector.store import rollup
 from tierscope.settings import Settings
 
 MODELS = [("gpt-4o", "openai"), ("gpt-4o-mini", "openai"), ("claude-sonnet-4-5", "anthropic"),
@@ -80,15 +82,27 @@ def random_spans(rng: np.random.Generator, n: int) -> list[dict]:
     return spans
 
 
-@pytest.fixture(scope="module")
-def collector(tmp_path_factory) -> Iterator[BackgroundCollector]:
+@pytest.fixture(scope="module", params=["raw", "rollup"])
+def collector(request, tmp_path_factory) -> Iterator[BackgroundCollector]:
+    """The spans in a collector whose rollup is in one known state (its refresher off): every hour
+    changed and not yet recomputed, so every read comes from v_spans ("raw"); or every hour
+    recomputed, so whole hours come from the rollup and only ragged edges from v_spans ("rollup").
+    Every test runs against both: the month close reconciles exactly either way."""
     path = tmp_path_factory.mktemp("month") / "store"
-    settings = Settings(store=f"chdb:{path}", http_port=_free_port(), grpc_port=0, prices_file="")
+    settings = Settings(store=f"chdb:{path}", http_port=_free_port(), grpc_port=0, prices_file="",
+                        rollup_interval_s=0, alert_interval_s=0)
     with BackgroundCollector(settings) as running:
         spans = random_spans(np.random.default_rng(20261123), 600)
         spans += [{"start": ns(t), "model": "gpt-4o", "provider": "openai", "role": role, "team": "edge",
                    "input": 1234, "output": 321} for role, t in EDGES.items()]
         export(running.url, spans)
+        store = running.collector.store
+        if request.param == "raw":
+            mark_every_hour(store)
+            assert not store.rows("SELECT count() FROM rollup_hours")[0][0]
+        else:
+            assert settle_rollup(store) > 600  # March to November, empty hours included
+            assert rollup.dirty_hours(store, "default", *month_bounds("2026-10", "UTC")) == []
         yield running
 
 
