@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from genai_prices import Usage, calc_price
 
-from support import http_exporter, running_collector, sdk_provider
+from support import http_exporter, running_collector, sdk_provider, settle_rollup
 from tierscope.collector.interop.export import MONEY, export_command
 
 NOVEMBER = datetime(2026, 11, 1, tzinfo=UTC)
@@ -73,8 +73,9 @@ def exported(tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("export")
     runner = CliRunner()
     out = {"specs": specs}
-    with running_collector(base / "store") as collector:
+    with running_collector(base / "store", rollup_interval_s=0, alert_interval_s=0) as collector:
         _send(collector, specs)
+        settle_rollup(collector.collector.store)  # a closed month, as the refresher leaves it
         for fmt in ("parquet", "csv"):
             result = runner.invoke(export_command, ["--month", "2026-11", "--format", fmt, "--out",
                                                     str(base / fmt), "--api", collector.url])
