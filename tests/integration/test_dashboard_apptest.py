@@ -28,6 +28,7 @@ from tierscope.collector.server.background import BackgroundCollector
 from tierscope.dashboard.filters import CUSTOM, time_range
 from tierscope.dashboard.month_frames import month_csv, month_lines, month_options, month_parquet
 from sample_data import SAMPLE_POLICY, sample_traces, send
+from support import settle_rollup
 from tierscope.dashboard.transforms import auto_bucket, money_text, regroup, spend_text
 from tierscope.settings import Settings
 
@@ -48,9 +49,11 @@ def collector(tmp_path_factory) -> Iterator[BackgroundCollector]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("TIERSCOPE_POLICY_FILE", str(home / "routing-policy.yaml"))
         env.setenv(clock.ENV, NOW.isoformat())  # the sample data's last day: November is the open month
-        settings = Settings(store=f"chdb:{home / 'store'}", http_port=_free_port(), grpc_port=0, prices_file="")
+        settings = Settings(store=f"chdb:{home / 'store'}", http_port=_free_port(), grpc_port=0, prices_file="",
+                            rollup_interval_s=0, alert_interval_s=0)
         with BackgroundCollector(settings) as running:
             send(running.url, sample_traces(np.random.default_rng(7), 80))
+            settle_rollup(running.collector.store)  # as the refresher leaves it once it has caught up
             env.setenv("TIERSCOPE_API", running.url)
             yield running
 
