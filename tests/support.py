@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,10 +32,34 @@ def free_port() -> int:
 
 @contextmanager
 def running_collector(path: Path, **overrides) -> Iterator[BackgroundCollector]:
-    settings = Settings(store=f"chdb:{path}", http_port=free_port(), grpc_port=free_port(),
-                        prices_file=str(overrides.pop("prices_file", "")), **overrides)
-    with BackgroundCollector(settings) as collector:
+    """A collector on the store at `path`, on free ports; `overrides` are Settings fields
+    (`grpc_port=0`: no gRPC)."""
+    prices = str(overrides.pop("prices_file", ""))
+    collector = start_collector(lambda: Settings(**{"store": f"chdb:{path}", "http_port": free_port(),
+                                                    "grpc_port": free_port(), "prices_file": prices, **overrides}))
+    try:
         yield collector
+    finally:
+        collector.stop()
+
+
+def start_collector(settings: Callable[[], Settings], attempts: int = 3) -> BackgroundCollector:
+    """A started BackgroundCollector on `settings()`. Another process on the machine may take a free
+    port between `free_port()` and the bind: then it is tried again with new settings (new ports).
+    One that fails to start is stopped and its store closed, since chdb opens one store path per
+    process and a store left open would fail every later test that opens another."""
+    attempt = 1
+    while True:
+        collector = BackgroundCollector(settings())
+        try:
+            return collector.start()
+        except (Exception, SystemExit):  # uvicorn exits when its bind fails
+            if collector.collector.ready:
+                collector.collector.stop()
+            collector.collector.store.close()
+            if attempt == attempts:
+                raise
+            attempt += 1
 
 
 def sdk_provider(exporter: SpanExporter, service: str = "agent", batch: bool = True) -> TracerProvider:
