@@ -7,8 +7,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
 from tierscope.collector.server.background import BackgroundCollector
+from tierscope.collector.store import rollup
+from tierscope.collector.store.clickhouse import Store
 from tierscope.settings import Settings
 
 
@@ -29,10 +32,34 @@ def free_port() -> int:
 
 @contextmanager
 def running_collector(path: Path, **overrides) -> Iterator[BackgroundCollector]:
-    settings = Settings(store=f"chdb:{path}", http_port=free_port(), grpc_port=free_port(),
-                        prices_file=str(overrides.pop("prices_file", "")), **overrides)
-    with BackgroundCollector(settings) as collector:
+    """A collector on the store at `path`, on free ports; `overrides` are Settings fields
+    (`grpc_port=0`: no gRPC)."""
+    prices = str(overrides.pop("prices_file", ""))
+    collector = start_collector(lambda: Settings(**{"store": f"chdb:{path}", "http_port": free_port(),
+                                                    "grpc_port": free_port(), "prices_file": prices, **overrides}))
+    try:
         yield collector
+    finally:
+        collector.stop()
+
+
+def start_collector(settings: Callable[[], Settings], attempts: int = 3) -> BackgroundCollector:
+    """A started BackgroundCollector on `settings()`. Another process on the machine may take a free
+    port between `free_port()` and the bind: then it is tried again with new settings (new ports).
+    One that fails to start is stopped and its store closed, since chdb opens one store path per
+    process and a store left open would fail every later test that opens another."""
+    attempt = 1
+    while True:
+        collector = BackgroundCollector(settings())
+        try:
+            return collector.start()
+        except (Exception, SystemExit):  # uvicorn exits when its bind fails
+            if collector.collector.ready:
+                collector.collector.stop()
+            collector.collector.store.close()
+            if attempt == attempts:
+                raise
+            attempt += 1
 
 
 def sdk_provider(exporter: SpanExporter, service: str = "agent", batch: bool = True) -> TracerProvider:
@@ -96,3 +123,27 @@ def running_dashboard(api_url: str, log_path: Path) -> Iterator[str]:
         finally:
             process.terminate()
             process.wait(30)
+
+
+def mark_every_hour(store: Store, tenant: str = "default") -> list[datetime]:
+    """Mark every hour from the tenant's first span to its last as changed, as a backfill that touched
+    all of them would, and return those hours. Ingest marks only the hours it wrote; with sparse test
+    data those are hundreds of runs cut apart by empty hours, and a read takes each run from v_spans
+    in a query of its own (a refresh fills each in a statement of its own). Marked end to end, the
+    range is one raw read, and one refresh statement (`settle_rollup`)."""
+    ((first, last),) = store.rows("SELECT min(start_time), max(start_time) FROM llm_spans WHERE tenant = {t:String}",
+                                  {"t": tenant})
+    hour, end = rollup.floor_hour(first.replace(tzinfo=UTC)), last.replace(tzinfo=UTC)
+    hours = []
+    while hour <= end:
+        hours.append(hour)
+        hour += timedelta(hours=1)
+    store.execute("rollup_mark_hours", {"tenants": [tenant] * len(hours), "hours": hours})
+    return hours
+
+
+def settle_rollup(store: Store, tenant: str = "default") -> int:
+    """Every hour with spans recomputed into the rollup (reads take them from it), in as few fill
+    statements as the group limit allows; returns the hours recomputed."""
+    hours = mark_every_hour(store, tenant)
+    return rollup.refresh(store, chunk_hours=len(hours))

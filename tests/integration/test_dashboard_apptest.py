@@ -28,8 +28,8 @@ from tierscope.collector.server.background import BackgroundCollector
 from tierscope.dashboard.filters import CUSTOM, time_range
 from tierscope.dashboard.month_frames import month_csv, month_lines, month_options, month_parquet
 from sample_data import SAMPLE_POLICY, sample_traces, send
+from support import running_collector, settle_rollup
 from tierscope.dashboard.transforms import auto_bucket, money_text, regroup, spend_text
-from tierscope.settings import Settings
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -48,9 +48,9 @@ def collector(tmp_path_factory) -> Iterator[BackgroundCollector]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("TIERSCOPE_POLICY_FILE", str(home / "routing-policy.yaml"))
         env.setenv(clock.ENV, NOW.isoformat())  # the sample data's last day: November is the open month
-        settings = Settings(store=f"chdb:{home / 'store'}", http_port=_free_port(), grpc_port=0, prices_file="")
-        with BackgroundCollector(settings) as running:
+        with running_collector(home / "store", grpc_port=0, rollup_interval_s=0, alert_interval_s=0) as running:
             send(running.url, sample_traces(np.random.default_rng(7), 80))
+            settle_rollup(running.collector.store)  # as the refresher leaves it once it has caught up
             env.setenv("TIERSCOPE_API", running.url)
             yield running
 

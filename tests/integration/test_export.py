@@ -18,7 +18,8 @@ import pytest
 from click.testing import CliRunner
 from genai_prices import Usage, calc_price
 
-from support import http_exporter, running_collector, sdk_provider
+from support import http_exporter, running_collector, sdk_provider, settle_rollup
+from tierscope import clock
 from tierscope.cli.export import export as export_command
 from tierscope.collector.interop.export import MONEY
 
@@ -74,15 +75,20 @@ def exported(tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("export")
     runner = CliRunner()
     out = {"specs": specs}
-    with running_collector(base / "store") as collector:
+    pin = pytest.MonkeyPatch()
+    pin.setenv(clock.ENV, "2026-11-20T12:00:00Z")  # exported through the API while November is open
+    with running_collector(base / "store", rollup_interval_s=0, alert_interval_s=0) as collector:
         _send(collector, specs)
+        settle_rollup(collector.collector.store)  # a closed month, as the refresher leaves it
         for fmt in ("parquet", "csv"):
             result = runner.invoke(export_command, ["--month", "2026-11", "--format", fmt, "--out",
                                                     str(base / fmt), "--api", collector.url])
             assert result.exit_code == 0, result.output
             out[fmt] = base / fmt
+    pin.setenv(clock.ENV, "2026-12-01T00:00:00Z")  # and from the store once it has closed
     result = runner.invoke(export_command, ["--month", "2026-11", "--out", str(base / "direct"), "--store",
                                             f"chdb:{base / 'store'}"])
+    pin.undo()
     assert result.exit_code == 0, result.output
     out["direct"] = base / "direct"
     return out
@@ -129,12 +135,13 @@ def test_csv_money_is_exact_decimal_strings_and_matches_parquet(exported):
 
 
 def test_schema_note_describes_every_column_and_the_totals(exported):
+    assert json.loads((exported["direct"] / "schema.json").read_text())["totals"]["complete"] is True
     for fmt, money in (("parquet", "decimal128(38, 18)"), ("csv", "decimal string")):
         note = json.loads((exported[fmt] / "schema.json").read_text())
         assert note["month"] == "2026-11" and note["format"] == fmt
         assert note["totals"]["spans"] == note["totals"]["monthly_spans"] == 58
         assert note["totals"]["cost_usd"] == note["totals"]["monthly_cost_usd"]
-        assert note["totals"]["complete"] is False or datetime.now(UTC) >= NOVEMBER + timedelta(days=30)
+        assert note["totals"]["complete"] is False  # exported on 20 November
         files = {"spans": f"tierscope-spans-2026-11.{fmt}", "monthly": f"tierscope-monthly-2026-11.{fmt}"}
         assert note["files"] == files
         header = (pq.read_schema(exported[fmt] / files["spans"]).names if fmt == "parquet"

@@ -6,7 +6,6 @@ GET /api/v1/month is checked against itself (rows, subtotals, total) and against
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,9 +14,10 @@ import numpy as np
 import pytest
 
 from tierscope.client import ApiClient
-from tierscope.collector.read.months import month_close
+from support import mark_every_hour, running_collector, settle_rollup
+from tierscope.collector.read.months import month_bounds, month_close
 from tierscope.collector.server.background import BackgroundCollector
-from tierscope.settings import Settings
+from tierscope.collector.store import rollup
 
 MODELS = [("gpt-4o", "openai"), ("gpt-4o-mini", "openai"), ("claude-sonnet-4-5", "anthropic"),
           ("claude-3-5-haiku-latest", "anthropic"), ("in-house-llm", "acme")]  # the last is unpriced
@@ -41,12 +41,6 @@ EDGES = {
     "edge-paris-mar-last": "2026-03-31T21:59:59.999Z",  # 23:59:59.999 CEST (summer time)
     "edge-paris-apr-first": "2026-03-31T22:00:00.000Z",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def export(url: str, spans: list[dict]) -> None:
@@ -80,15 +74,26 @@ def random_spans(rng: np.random.Generator, n: int) -> list[dict]:
     return spans
 
 
-@pytest.fixture(scope="module")
-def collector(tmp_path_factory) -> Iterator[BackgroundCollector]:
+@pytest.fixture(scope="module", params=["raw", "rollup"])
+def collector(request, tmp_path_factory) -> Iterator[BackgroundCollector]:
+    """The spans in a collector whose rollup is in one known state (its refresher off): every hour
+    changed and not yet recomputed, so every read comes from v_spans ("raw"); or every hour
+    recomputed, so whole hours come from the rollup and only ragged edges from v_spans ("rollup").
+    Every test runs against both: the month close reconciles exactly either way."""
     path = tmp_path_factory.mktemp("month") / "store"
-    settings = Settings(store=f"chdb:{path}", http_port=_free_port(), grpc_port=0, prices_file="")
-    with BackgroundCollector(settings) as running:
+    with running_collector(path, grpc_port=0, rollup_interval_s=0, alert_interval_s=0) as running:
         spans = random_spans(np.random.default_rng(20261123), 600)
         spans += [{"start": ns(t), "model": "gpt-4o", "provider": "openai", "role": role, "team": "edge",
                    "input": 1234, "output": 321} for role, t in EDGES.items()]
         export(running.url, spans)
+        store = running.collector.store
+        if request.param == "raw":
+            mark_every_hour(store)
+            assert not store.rows("SELECT count() FROM rollup_hours")[0][0]
+        else:
+            assert settle_rollup(store) > 5000  # 31 March to 19 November, empty hours included
+            since, until = month_bounds("2026-03", "UTC")[0], month_bounds("2026-11", "UTC")[1]
+            assert rollup.dirty_hours(store, "default", since, until) == []
         yield running
 
 

@@ -12,6 +12,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from support import running_collector
+from tierscope import clock
 from tierscope.cli import main
 from tierscope.collector.alerts.runner import AlertRunner
 
@@ -34,8 +35,12 @@ def _batch(model: str, quality: float, n: int, start: datetime, first: int) -> b
     return request.SerializeToString()
 
 
-def test_quality_alert_demotes_the_arm_and_changes_the_recommendation(tmp_path):
-    now = datetime.now(UTC)
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def test_quality_alert_demotes_the_arm_and_changes_the_recommendation(tmp_path, monkeypatch):
+    now = NOW
+    monkeypatch.setenv(clock.ENV, NOW.isoformat())  # the recommend and alert windows end at NOW
     with running_collector(tmp_path / "s", alert_interval_s=0) as collector:
         url = collector.url
         post = lambda body: httpx.post(f"{url}/v1/traces", content=body,  # noqa: E731
