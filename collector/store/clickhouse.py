@@ -1,5 +1,11 @@
 """The ClickHouse store: open it, migrate it, write rows as Arrow, run named queries.
 
+The schema is two kinds of file. `sql/migrations/NNNN_*.sql` hold tables and data moves, applied
+once each and recorded in `schema_migrations`. `sql/views/<view>.sql` hold one view each: views are
+not data, so `migrate` creates every one (CREATE OR REPLACE VIEW) each time it runs, after the
+migrations and in the order of `VIEWS`; a view is defined in one place and every store, old or new,
+reads through the current definition. A migration therefore never reads a view.
+
 Embedded (`chdb:PATH`, the real ClickHouse engine in-process) or a server (`http(s)://...`), both
 through clickhouse-connect. One process owns an embedded store; everyone else reads through the
 collector's read API.
@@ -12,7 +18,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -28,6 +34,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_STORE = "chdb:.tierscope/store"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_VIEW_STATEMENT = re.compile(r"^CREATE OR REPLACE VIEW (\w+) AS\s", re.IGNORECASE)
+_READS = re.compile(r"\b(?:FROM|JOIN)\s+(\w+)", re.IGNORECASE)
+# The views of sql/views in creation order: each reads tables and only the views before it.
+VIEWS = ("v_spans_unscored", "v_spans", "v_spans_part", "v_rollup")
+MIGRATIONS_TABLE_DDL = ("CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
+                        "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY version")
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,29 @@ def migrations() -> list[tuple[int, str, str]]:
         if match:
             found.append((int(match.group(1)), entry.name[:-4], entry.read_text()))
     return sorted(found)
+
+
+def views(order: Sequence[str] = VIEWS) -> list[tuple[str, str]]:
+    """(name, CREATE OR REPLACE VIEW statement) of every view in sql/views, in `order`.
+
+    Checked on every use, so a wrong order fails before anything runs: `order` must name exactly
+    the files there, each file must create the view it is named after, and a view may read only
+    the views before it (StoreError otherwise)."""
+    folder = resources.files("tierscope.sql").joinpath("views")
+    files = sorted(entry.name[:-4] for entry in folder.iterdir() if entry.name.endswith(".sql"))
+    if sorted(order) != files:
+        raise StoreError(f"sql/views holds {', '.join(files)}; the view order names {', '.join(sorted(order))}")
+    found = []
+    for i, name in enumerate(order):
+        statements = split_statements(read_sql("views", name))
+        match = _VIEW_STATEMENT.match(statements[0]) if len(statements) == 1 else None
+        if not match or match.group(1) != name:
+            raise StoreError(f"sql/views/{name}.sql must hold one statement: CREATE OR REPLACE VIEW {name} AS ...")
+        later = set(order[i:]) & set(_READS.findall(statements[0]))
+        if later:
+            raise StoreError(f"view {name} reads {', '.join(sorted(later))}, which must be created before it")
+        found.append((name, statements[0]))
+    return found
 
 
 # Read settings for every named query (bench/results/experiments.md): build the join's hash table
@@ -156,12 +191,11 @@ class Store:
 
     # --- schema -----------------------------------------------------------------------------------
     def migrate(self) -> list[str]:
-        """Apply migrations not yet recorded; returns the names applied. Idempotent."""
+        """Apply the migrations not yet recorded, then create every view afresh; returns the names of
+        the migrations applied (views are not counted: they are created every time). Idempotent."""
+        defined = views()
         with self._lock:
-            self.client.command(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
-                "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY version"
-            )
+            self.client.command(MIGRATIONS_TABLE_DDL)
             done = {row[0] for row in self.client.query("SELECT version FROM schema_migrations").result_rows}
             applied = []
             for version, name, text in migrations():
@@ -175,6 +209,8 @@ class Store:
                 )
                 applied.append(name)
                 log.info("applied migration %s", name)
+            for _, statement in defined:
+                self.client.command(statement)
             return applied
 
     # --- writes -----------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
-"""The schema on a ClickHouse cluster: the same migrations, rewritten as ON CLUSTER DDL.
+"""The schema on a ClickHouse cluster: the same migrations and views, rewritten as ON CLUSTER DDL.
 
 Each `CREATE TABLE t ... ENGINE = XMergeTree(args)` of sql/migrations becomes a replicated local
 table `t_local` (ReplicatedXMergeTree with the `{shard}`/`{replica}` macros) plus a `Distributed`
 table `t` over it, so collectors and queries keep using the names they use on one node. Rows are
 sharded by a prefix of the sort key (tenant, trace_id), so every version of one span lands on the
-same shard and ReplacingMergeTree's FINAL still sees them together. Views are created on every node
-over the Distributed tables. `schema_migrations` is one replicated table shared by every node, so a
-collector starting on any node finds the schema current and applies nothing.
+same shard and ReplacingMergeTree's FINAL still sees them together. The views of sql/views are
+created on every node, after the migrations, each time the schema is applied (as `migrate` does on
+one node), reading the Distributed tables and each other by qualified name. `schema_migrations` is
+one replicated table shared by every node, so a collector starting on any node finds the schema
+current and applies nothing.
 
 Cluster and database names are checked identifiers, back-quoted: they are the only text spliced in.
 """
@@ -18,7 +20,7 @@ from collections.abc import Iterator
 
 import click
 
-from tierscope.collector.store.clickhouse import Store, StoreError, migrations, split_statements
+from tierscope.collector.store.clickhouse import Store, StoreError, migrations, split_statements, views
 from tierscope.errors import ClusterSchemaError
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -103,30 +105,43 @@ def _table(name: str, rest: str, cluster: str, db: str) -> list[str]:
     return [f"CREATE TABLE IF NOT EXISTS {db}.`{local}` ON CLUSTER {cluster}\n{body}", distributed]
 
 
-def _view(head: str, name: str, rest: str, tables: set[str], cluster: str, db: str) -> str:
-    if tables:  # qualify the tables the view reads, so it means the same whatever the session database
-        pattern = re.compile(r"\b(FROM|JOIN)\s+(" + "|".join(map(re.escape, sorted(tables))) + r")\b", re.IGNORECASE)
-        rest = pattern.sub(lambda m: f"{m.group(1)} {db}.`{m.group(2)}`", rest)
+def _view(head: str, name: str, rest: str, names: set[str], cluster: str, db: str) -> str:
+    # qualify the tables and views the view reads, so it means the same whatever the session database
+    pattern = re.compile(r"\b(FROM|JOIN)\s+(" + "|".join(map(re.escape, sorted(names))) + r")\b", re.IGNORECASE)
+    rest = pattern.sub(lambda m: f"{m.group(1)} {db}.`{m.group(2)}`", rest)
     return f"CREATE {head.upper()} {db}.`{name}` ON CLUSTER {cluster} {rest}"
 
 
 def cluster_plan(cluster: str, database: str = "default") -> Iterator[tuple[int, str, list[str]]]:
     """(version, name, ON CLUSTER statements) per migration, in order."""
     c, db = _quoted(cluster, "cluster"), _quoted(database, "database")
-    tables: set[str] = set()
     for version, name, text in migrations():
         out: list[str] = []
         for statement in split_statements(text):
             if match := _CREATE_TABLE.match(statement):
                 out += _table(match.group("name"), match.group("rest"), c, db)
-                tables.add(match.group("name"))
-            elif match := _CREATE_VIEW.match(statement):
-                out.append(_view(match.group("head"), match.group("name"), match.group("rest"), tables, c, db))
+            elif _CREATE_VIEW.match(statement):
+                raise ClusterSchemaError(f"migration {name} creates a view: views belong in sql/views")
             elif _SINGLE_NODE.search(statement):
                 continue
             else:
                 raise ClusterSchemaError(f"migration {name}: cannot rewrite for a cluster: {statement[:80]!r}")
         yield version, name, out
+
+
+def cluster_views(cluster: str, database: str = "default") -> list[str]:
+    """ON CLUSTER DDL of every view of sql/views, in creation order (created each time, as on one node)."""
+    c, db = _quoted(cluster, "cluster"), _quoted(database, "database")
+    defined = views()
+    names = {name for name, _ in defined}
+    for _, _, text in migrations():
+        names |= {m.group("name") for s in split_statements(text) if (m := _CREATE_TABLE.match(s))}
+    out = []
+    for name, statement in defined:
+        match = _CREATE_VIEW.match(statement)
+        assert match, name  # views() checked that every file is one CREATE OR REPLACE VIEW
+        out.append(_view(match.group("head"), name, match.group("rest"), names, c, db))
+    return out
 
 
 def migrations_table_statement(cluster: str, database: str = "default") -> str:
@@ -142,12 +157,14 @@ def cluster_statements(cluster: str, database: str = "default") -> list[str]:
     statements = [migrations_table_statement(cluster, database)]
     for _, _, ddl in cluster_plan(cluster, database):
         statements += ddl
-    return statements
+    return statements + cluster_views(cluster, database)
 
 
 def apply_cluster(store: Store, cluster: str, database: str = "default") -> list[str]:
-    """Run the migrations not yet recorded, ON CLUSTER, through `store` (any node); names applied."""
+    """Run the migrations not yet recorded, then every view, ON CLUSTER, through `store` (any node);
+    returns the names of the migrations applied."""
     store.command(migrations_table_statement(cluster, database))
+    created = cluster_views(cluster, database)  # checked before anything runs
     done = {row[0] for row in store.rows("SELECT version FROM {db:Identifier}.schema_migrations", {"db": database})}
     applied = []
     for version, name, ddl in cluster_plan(cluster, database):
@@ -158,6 +175,8 @@ def apply_cluster(store: Store, cluster: str, database: str = "default") -> list
         store.command("INSERT INTO {db:Identifier}.schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})",
                       {"db": database, "v": version, "n": name})
         applied.append(name)
+    for statement in created:
+        store.command(statement)
     return applied
 
 

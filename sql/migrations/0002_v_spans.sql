@@ -1,31 +1,4 @@
--- The one place that says how a span is read: deduplicated (FINAL), scoped to a tenant and a time
--- range, filtered, with its effective quality (the latest late quality event, else the span's own).
--- Every named query reads v_spans(...) and so inherits all of this.
-CREATE OR REPLACE VIEW v_spans AS
-SELECT
-    s.*,
-    if(q.span_id = '', s.quality_score, toNullable(q.late_score)) AS quality,
-    if(q.span_id = '', s.quality_source, q.late_source) AS quality_from
-FROM
-(
-    SELECT *
-    FROM llm_spans FINAL
-    WHERE tenant = {tenant:String}
-      AND start_time >= {since:DateTime64(9, 'UTC')}
-      AND start_time < {until:DateTime64(9, 'UTC')}
-      AND (empty({roles:Array(String)}) OR has({roles:Array(String)}, role))
-      AND (empty({teams:Array(String)}) OR has({teams:Array(String)}, team))
-      AND (empty({services:Array(String)}) OR has({services:Array(String)}, service))
-      AND (empty({environments:Array(String)}) OR has({environments:Array(String)}, environment))
-) AS s
-LEFT JOIN
-(
-    SELECT
-        trace_id,
-        span_id,
-        argMax(score, (event_time, event_id)) AS late_score,
-        argMax(source, (event_time, event_id)) AS late_source
-    FROM quality_events FINAL
-    WHERE tenant = {tenant:String}
-    GROUP BY trace_id, span_id
-) AS q ON s.trace_id = q.trace_id AND s.span_id = q.span_id;
+-- Created v_spans, the view every named query reads spans through.
+-- Views are not data: each is defined once in sql/views and created (CREATE OR REPLACE VIEW) by
+-- every migrate, after the migrations. This number stays taken, with nothing left to run, because
+-- the stores migrated before that record it as applied.

@@ -1,4 +1,4 @@
--- Aggregate reads in milliseconds at tens of millions of spans, exact to the last decimal.
+-- Aggregate reads that stay fast however many spans are stored, exact to the last decimal.
 --
 -- 1. llm_spans is re-keyed by hour first: (tenant, hour, trace_id, span_id). A retried span keeps
 --    its start time, so it still lands on the same key and ReplacingMergeTree still keeps one copy;

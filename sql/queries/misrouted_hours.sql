@@ -1,6 +1,6 @@
 -- The calls that may be misrouted, summed per (role, tier, model, provider, hour): enough to reprice
 -- them exactly on a target whose price is one linear price for all time (cost is linear in tokens),
--- a few thousand rows instead of a million. Token sums are over the calls that have a price.
+-- far fewer rows than calls. Token sums are over the calls that have a price.
 SELECT
     role,
     tier,

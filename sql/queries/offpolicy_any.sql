@@ -1,5 +1,5 @@
 -- Whether the window holds any router-logged decision at all: a scan of one null map, no FINAL and
--- no join, so a store without Router traffic skips offpolicy_decisions (seconds at 10M spans).
+-- no join, so a store without Router traffic skips offpolicy_decisions (a deduplicating join).
 SELECT count() AS routed
 FROM llm_spans
 WHERE tenant = {tenant:String}

@@ -1,10 +1,10 @@
 -- Recompute the rollup rows of {tenant}'s hours in [{since}, {until}) from v_spans (deduplicated,
 -- late quality applied), stamped {version}; rollup_hours is stamped after, by the refresher. Slice
 -- {part} of {parts} of the dimension combinations (v_spans_part): the refresher runs one statement
--- per slice so that none groups more than ~10,000 combinations (rollup.GROUPS_PER_FILL). One
--- thread, since this runs in the background of a collector under load (a 125,000-span hour: +65-75 MiB
--- peak instead of +100-120; bench/results/experiments.md, "Soak RSS"). tests/test_rollup.py checks
--- every aggregate read from the rollup equals the same read from v_spans.
+-- per slice so that none groups more than rollup.GROUPS_PER_FILL combinations. One thread, since
+-- this runs in the background of a collector under load and one thread holds less memory
+-- (bench/results/experiments.md, "Soak RSS"). tests/integration/test_rollup.py checks every
+-- aggregate read from the rollup equals the same read from v_spans.
 INSERT INTO spend_hourly
 SELECT
     tenant,

@@ -1,6 +1,6 @@
--- About how many rollup groups each of {tenant}'s hours in [{since}, {until}) holds (uniq: within a
--- few percent, in a few hundred kB), so the refresher can size its fill statements
--- (collector/rollup.py fill_batches). Duplicates are not removed: an estimate needs no FINAL.
+-- About how many rollup groups each of {tenant}'s hours in [{since}, {until}) holds (uniq: an
+-- approximate count in bounded memory), so the refresher can size its fill statements
+-- (collector/store/rollup.py fill_batches). Duplicates are not removed: an estimate needs no FINAL.
 SELECT
     toStartOfHour(start_time) AS hour,
     uniq(role, tier, model, provider, team, feature, service, environment) AS groups

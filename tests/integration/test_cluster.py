@@ -1,5 +1,6 @@
 """Issue 7: `migrate --cluster` turns the same migrations into ON CLUSTER DDL (replicated local tables,
-Distributed tables, views), and the single-node schema is untouched.
+Distributed tables) and the same sql/views files into ON CLUSTER views, and the single-node schema
+is untouched.
 
 No cluster (nor ZooKeeper) runs here, so every generated statement is checked by the real ClickHouse
 parser in the embedded engine (`formatQuery`), and compared with the single-node DDL it came from.
@@ -16,9 +17,10 @@ from tierscope.collector.store.cluster import (
     ClusterSchemaError,
     cluster_plan,
     cluster_statements,
+    cluster_views,
     migrate_cluster_command,
 )
-from tierscope.collector.store.clickhouse import Store, migrations, split_statements
+from tierscope.collector.store.clickhouse import VIEWS, Store, migrations, split_statements, views
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +80,33 @@ def test_each_table_becomes_a_replicated_local_table_and_a_distributed_one(store
     assert "ReplicatedReplacingMergeTree(" in statements["llm_spans_local"]
 
 
-def test_views_read_the_distributed_tables_by_qualified_name(store):
-    views = [formatted(store, s) for s in cluster_statements("prod", "ts") if " VIEW " in s]
-    assert views
-    v_spans = next(v for v in views if "ts.v_spans" in v)
-    assert "FROM ts.llm_spans" in v_spans and "FROM ts.quality_events" in v_spans
-    assert "{tenant:String}" in v_spans  # still a parameterized view
+def test_every_view_of_sql_views_is_created_on_the_cluster_after_the_tables_in_order(store):
+    statements = cluster_statements("prod", "ts")
+    created = [m.group(1) for s in statements if (m := re.match(r"CREATE OR REPLACE VIEW `ts`\.`(\w+)` ON CLUSTER", s))]
+    assert created == list(VIEWS)  # each once, in creation order
+    first = statements.index(cluster_views("prod", "ts")[0])
+    assert all(s.startswith("CREATE TABLE") for s in statements[1:first])
+    assert statements[first:] == cluster_views("prod", "ts")
+
+
+def test_each_cluster_view_is_its_file_with_names_qualified(store):
+    for (name, single), clustered in zip(views(), cluster_views("prod", "ts"), strict=True):
+        text = formatted(store, clustered)
+        assert text.startswith(f"CREATE OR REPLACE VIEW ts.{name} ON CLUSTER prod\n")
+        unqualified = re.sub(r"`?ts\.(\w+)`?", r"\1", text).replace(" ON CLUSTER prod", "")
+        assert unqualified == formatted(store, single)
+
+
+def test_views_read_the_distributed_tables_and_each_other_by_qualified_name(store):
+    ddl = {name: formatted(store, s) for name, s in zip(VIEWS, cluster_views("prod", "ts"), strict=True)}
+    assert re.search(r"FROM ts\.llm_spans\s+FINAL", ddl["v_spans_unscored"])
+    assert "FROM `ts.v_spans_unscored`(" in ddl["v_spans"] and "FROM `ts.v_spans_unscored`(" in ddl["v_spans_part"]
+    assert re.search(r"FROM ts\.quality_events\s+FINAL", ddl["v_spans"]) and "FROM ts.llm_spans" in ddl["v_spans"]
+    assert "FROM ts.spend_hourly" in ddl["v_rollup"] and "FROM ts.rollup_hours" in ddl["v_rollup"]
+    for name, text in ddl.items():
+        assert "{tenant:String}" in text  # still a parameterized view
+        unqualified = re.findall(r"\b(?:FROM|JOIN)\s+(?!ts\.|`ts\.|\()(\S+)", text)
+        assert unqualified == [], (name, unqualified)
 
 
 def test_migrations_table_is_one_replica_set_across_shards(store):
@@ -120,5 +143,6 @@ def test_single_node_migrate_is_unchanged(store):
     engines = dict(store.rows("SELECT name, engine FROM system.tables WHERE database = currentDatabase()"))
     assert engines["llm_spans"] == "ReplacingMergeTree"
     assert engines["schema_migrations"] == "MergeTree"
+    assert {name for name, engine in engines.items() if engine == "View"} == set(VIEWS)
     assert not any(name.endswith("_local") for name in engines)
     assert "Distributed" not in engines.values()

@@ -27,7 +27,7 @@ from tierscope.client import ApiClient
 from tierscope.collector.store.reconnect import ReconnectingStore, StoreUnavailable, open_store
 from tierscope.collector.server.background import BackgroundCollector
 from tierscope.collector.server.service import Collector
-from tierscope.collector.store.clickhouse import Store, StoreError
+from tierscope.collector.store.clickhouse import VIEWS, Store, StoreError
 from tierscope.settings import Settings
 
 
@@ -164,6 +164,6 @@ def test_the_stand_in_raises_store_unavailable_until_connected_then_is_the_store
         server.up.set()
         wait_for(lambda: store.available, what="the store to connect")
         tables = {row[0] for row in store.rows("SELECT name FROM system.tables WHERE database = currentDatabase()")}
-        assert {"llm_spans", "schema_migrations"} <= tables  # migrated on connect
+        assert {"llm_spans", "schema_migrations", *VIEWS} <= tables  # migrated on connect, views included
     finally:
         store.close()
