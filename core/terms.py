@@ -12,7 +12,8 @@ from decimal import Decimal
 
 from tierscope.instrumentation.conventions import TIERS
 
-DIMENSIONS = ("role", "tier", "model", "provider", "team", "feature", "service", "environment")
+DIMENSIONS = ("role", "tier", "model", "provider", "team", "feature", "service", "environment", "service_tier",
+              "processing")
 """What spend can be grouped and split by (read API `by=`/`split=`, CLI `--by`)."""
 
 TIERS_CHEAPEST_FIRST = tuple(reversed(TIERS))

@@ -9,7 +9,7 @@ INSERT INTO spend_hourly
 SELECT
     tenant,
     toStartOfHour(start_time) AS hour,
-    role, tier, model, provider, team, feature, service, environment,
+    role, tier, model, provider, team, feature, service, environment, service_tier, processing,
     count() AS spans,
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
@@ -27,5 +27,5 @@ SELECT
 FROM v_spans_part(
     tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
     roles = [], teams = [], services = [], environments = [], parts = {parts:UInt64}, part = {part:UInt64})
-GROUP BY tenant, hour, role, tier, model, provider, team, feature, service, environment
+GROUP BY tenant, hour, role, tier, model, provider, team, feature, service, environment, service_tier, processing
 SETTINGS prefer_column_name_to_alias = 1, max_threads = 1
