@@ -15,6 +15,8 @@ part of the resolution key, so each (model, provider, tier, processing, minute) 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
+from collections.abc import Iterable
 import logging
 import tomllib
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from genai_prices import Usage
 from genai_prices.data_snapshot import get_snapshot
 from genai_prices.types import ModelPrice, PriceContext, TieredPrices
 from tierscope.errors import PricesFileError
+from tierscope.instrumentation.conventions import SERVICE_TIER_VALUES
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +140,23 @@ def variant_values() -> dict[str, frozenset[str]]:
                 for key, value in variant.when.items():
                     values.setdefault(key, set()).add(value)
     return {key: frozenset(found) for key, found in values.items()}
+
+
+def known_service_tiers() -> frozenset[str]:
+    """Service tier values that mean something: those a price variant selects on, and the ones
+    providers report that have no price of their own (conventions.SERVICE_TIER_VALUES). A span with
+    another value is priced at the default and counted as an unknown tier."""
+    return variant_values().get("service_tier", frozenset()) | frozenset(SERVICE_TIER_VALUES)
+
+
+def unknown_service_tiers(counts: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """The (tier, calls) counts whose tier is set but not known, summed per tier."""
+    known = known_service_tiers()
+    out: Counter[str] = Counter()
+    for tier, n in counts:
+        if tier and tier not in known:
+            out[tier] += n
+    return dict(out)
 
 
 def price_context(service_tier: str, processing: str) -> PriceContext | None:

@@ -1,0 +1,139 @@
+"""Issue 16: every call priced as billed. A call's service tier (OpenAI priority/flex/default, Anthropic's
+usage.service_tier) and batch processing select genai-prices' price variants, exactly as
+`calc_price(..., price_context=...)` prices them; unknown tiers are priced at the default and counted;
+failed calls cost what the provider reported; `reprice` re-costs history that carries a tier."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import httpx
+import numpy as np
+import pyarrow as pa
+from click.testing import CliRunner
+from genai_prices import Usage, calc_price
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+from support import running_collector
+from test_ingest_semantics import START, _finished_spans, _llm
+from tierscope.cli import main
+from tierscope.client import ApiClient
+from tierscope.collector.ingest.normalize import normalize
+from tierscope.collector.ingest.rows import spans_table
+from tierscope.collector.pricing.prices import Pricer, price_context
+from tierscope.collector.pricing.reprice import reprice_store
+from tierscope.collector.store.clickhouse import Store
+from tierscope.demo.fake_provider import fake_headers
+from tierscope.instrumentation import conventions as c
+from tierscope.instrumentation import llm_call, role
+from tierscope.settings import Settings
+
+SINCE = "2026-01-01T00:00:00Z"
+# (model, service tier attribute, tier value, processing): every kind of call the issue names.
+CALLS = [
+    ("gpt-5", c.OPENAI_RESPONSE_SERVICE_TIER, "priority", ""),
+    ("gpt-5", c.OPENAI_RESPONSE_SERVICE_TIER, "flex", ""),
+    ("gpt-5", c.OPENAI_RESPONSE_SERVICE_TIER, "default", ""),
+    ("gpt-5", None, "", "batch"),
+    ("gpt-4o", c.OPENAI_REQUEST_SERVICE_TIER, "priority", ""),
+    ("gpt-4o", None, "", "batch"),
+    ("gpt-4o", None, "", ""),
+    ("gpt-5", c.OPENAI_RESPONSE_SERVICE_TIER, "turbo", ""),  # unknown: the default price, counted
+]
+TOKENS = {"input_tokens": 1_000_000, "output_tokens": 1_000_000}
+
+
+def _expected(model: str, tier: str, processing: str, ts_ns: int, cache_read: int = 300_000,
+              input_tokens: int = 1_000_000, output_tokens: int = 1_000_000) -> Decimal:
+    from datetime import UTC, datetime
+    context = {k: v for k, v in (("service_tier", tier), ("processing", processing)) if v and v != "turbo"}
+    return calc_price(Usage(input_tokens=input_tokens, output_tokens=output_tokens, cache_read_tokens=cache_read),
+                      model_ref=model, provider_id="openai", price_context=context or None,
+                      genai_request_timestamp=datetime.fromtimestamp(ts_ns / 1e9, UTC)).total_price
+
+
+def _spec(model, key, tier, processing, i):
+    extra = {c.USAGE_CACHE_READ_INPUT_TOKENS: 300_000}
+    if key:
+        extra[key] = tier
+    if processing:
+        extra[c.PROCESSING] = processing
+    return _llm(model=model, role=f"r{i % 3}", **TOKENS, **extra)
+
+
+def _post(collector, spans) -> None:
+    body = encode_spans(spans).SerializeToString()
+    response = httpx.post(f"{collector.url}/v1/traces", content=body,
+                          headers={"content-type": "application/x-protobuf"}, timeout=30)
+    assert response.status_code == 200, response.text
+
+
+def test_otlp_spans_are_priced_at_their_tier_and_spend_by_role_matches(tmp_path):
+    spans = _finished_spans([_spec(*call, i) for i, call in enumerate(CALLS)])
+    with running_collector(tmp_path / "s") as collector:
+        _post(collector, spans)
+        api = ApiClient(collector.url)
+        rows = {r["name"]: r for r in api.get("spans", since=SINCE, limit=100)["rows"]}
+        by_role = json.loads(CliRunner().invoke(main, ["spend", "--by", "role", "--format", "json", "--since", SINCE,
+                                                       "--api", collector.url]).output)
+        by_tier = api.get("spend", by="service_tier,processing", since=SINCE)
+        stats = api.get("stats")
+    expected = {}
+    for i, (model, _, tier, processing) in enumerate(CALLS):
+        row = rows[f"chat {i}"]
+        expected[i] = _expected(model, tier, processing, START + i * 1000)
+        assert Decimal(row["cost_usd"]) == expected[i], CALLS[i]
+        assert (row["service_tier"], row["processing"]) == (tier, processing)
+    # The issue's numbers (1M in + 1M out, 300k of the input cached): priority is twice default, flex and batch half.
+    assert expected[0] == 2 * expected[2] and expected[1] == expected[3] == expected[2] / 2
+    assert expected[7] == expected[2]  # unknown tier: the default price
+    assert Decimal(by_role["total"]["cost_usd"]) == sum(expected.values())
+    assert {r["role"]: Decimal(r["cost_usd"]) for r in by_role["rows"]} == {
+        f"r{k}": sum(v for i, v in expected.items() if i % 3 == k) for k in range(3)}
+    groups = {(r["service_tier"], r["processing"]): r["spans"] for r in by_tier["rows"]}
+    assert groups == {("priority", ""): 2, ("flex", ""): 1, ("default", ""): 1, ("", "batch"): 2, ("", ""): 1,
+                      ("turbo", ""): 1}
+    assert stats["unknown_service_tiers"] == {"turbo": 1}
+
+
+def _through_collector(tmp_path, spans) -> dict[str, dict]:
+    with running_collector(tmp_path / "s") as collector:
+        _post(collector, spans)
+        return {r["span_id"]: r for r in ApiClient(collector.url).get("spans", since=SINCE, limit=100)["rows"]}
+
+
+def test_real_sdks_through_the_fake_provider_are_priced_at_the_tier_that_served_them(
+        tmp_path, instrumented, finished_spans, openai_client, anthropic_client):
+    usage = dict(input=20_000, output=3_000, cache_read=5_000)
+    openai_client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "hi"}],
+                                          extra_headers=fake_headers(**usage, service_tier="priority"))
+    stream = openai_client.chat.completions.create(
+        model="gpt-5", messages=[{"role": "user", "content": "hi"}], stream=True, service_tier="flex",
+        stream_options={"include_usage": True}, extra_headers=fake_headers(**usage, service_tier="flex"))
+    list(stream)
+    list(openai_client.responses.create(model="gpt-5", input="hi", stream=True,
+                                        extra_headers=fake_headers(**usage, service_tier="priority")))
+    anthropic_client.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "hi"}],
+                                     extra_headers=fake_headers(**usage, service_tier="batch"))
+    spans = finished_spans()
+    assert [s.attributes.get(c.OPENAI_RESPONSE_SERVICE_TIER) for s in spans[:3]] == ["priority", "flex", "priority"]
+    assert spans[1].attributes[c.OPENAI_REQUEST_SERVICE_TIER] == "flex"
+    assert spans[3].attributes[c.ANTHROPIC_SERVICE_TIER] == "batch"
+    rows = _through_collector(tmp_path, spans)
+    from datetime import UTC, datetime
+    for span, (tier, processing) in zip(spans, [("priority", ""), ("flex", ""), ("priority", ""), ("", "batch")]):
+        row = rows[format(span.context.span_id, "016x")]
+        expected = calc_price(Usage(input_tokens=20_000, output_tokens=3_000, cache_read_tokens=5_000),
+                              model_ref=row["model"], provider_id=row["provider"], price_context=price_context(tier, processing),
+                              genai_request_timestamp=datetime.fromtimestamp(span.start_time / 1e9, UTC)).total_price
+        assert (row["service_tier"], row["processing"]) == (tier, processing)
+        assert Decimal(row["cost_usd"]) == expected, row
+    assert Decimal(rows[format(spans[0].context.span_id, "016x")]["cost_usd"]) == 2 * _default(rows, spans[0])
+
+
+def _default(rows, span) -> Decimal:
+    from datetime import UTC, datetime
+    return calc_price(Usage(input_tokens=20_000, output_tokens=3_000, cache_read_tokens=5_000), model_ref="gpt-5",
+                      provider_id="openai", genai_request_timestamp=datetime.fromtimestamp(span.start_time / 1e9, UTC)
+                      ).total_price
