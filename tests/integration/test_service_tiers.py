@@ -137,3 +137,28 @@ def _default(rows, span) -> Decimal:
     return calc_price(Usage(input_tokens=20_000, output_tokens=3_000, cache_read_tokens=5_000), model_ref="gpt-5",
                       provider_id="openai", genai_request_timestamp=datetime.fromtimestamp(span.start_time / 1e9, UTC)
                       ).total_price
+
+
+def test_reprice_recosts_rows_stored_before_tiers_were_read(tmp_path):
+    """Rows written before migration 0011 read '' for both columns and were priced at the default;
+    they kept the tier in their attributes, and `reprice` fills the columns and re-costs them."""
+    specs = [_spec(model, key, tier, processing, i) for i, (model, key, tier, processing) in enumerate(CALLS)]
+    table = spans_table(normalize(encode_spans(_finished_spans(specs))), "default", Pricer(), 1)
+    untiered = Pricer().price(table["model"].to_pylist(), table["provider"].to_pylist(),
+                              table["start_time"].cast(pa.int64()).to_numpy(), *(
+                                  table[k].to_numpy().astype(np.int64)
+                                  for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")))
+    old = table.set_column(table.schema.get_field_index("cost_usd"), "cost_usd", untiered.cost_usd)
+    for name in ("service_tier", "processing"):
+        old = old.set_column(old.schema.get_field_index(name), name, pa.array([""] * old.num_rows))
+    store = Store(f"chdb:{tmp_path / 's'}")
+    store.migrate()
+    store.insert("llm_spans", old)
+    result = reprice_store(store, Settings(prices_file=""))
+    stored = dict(store.rows("SELECT name, cost_usd FROM llm_spans FINAL"))
+    tiers = dict((n, (t, p)) for n, t, p in store.rows("SELECT name, service_tier, processing FROM llm_spans FINAL"))
+    store.close()
+    assert result["changed"] == 7  # every row with a tier or processing (the columns are filled in)
+    for i, (model, _, tier, processing) in enumerate(CALLS):
+        assert stored[f"chat {i}"] == _expected(model, tier, processing, START + i * 1000), CALLS[i]
+        assert tiers[f"chat {i}"] == (tier, processing)
