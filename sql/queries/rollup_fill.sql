@@ -6,6 +6,9 @@
 -- (bench/results/experiments.md, "Soak RSS"). tests/integration/test_rollup.py checks every
 -- aggregate read from the rollup equals the same read from v_spans.
 INSERT INTO spend_hourly
+    (tenant, hour, role, tier, model, provider, team, feature, service, environment, service_tier, processing, spans,
+     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, unpriced_spans,
+     unpriced_tokens, failed_spans, quality_sum, quality_n, first_span, last_span, version)
 SELECT
     tenant,
     toStartOfHour(start_time) AS hour,
@@ -19,6 +22,7 @@ SELECT
     ifNull(sum(cost_usd), toDecimal128(0, 18)) AS cost_usd,
     countIf(NOT priced) AS unpriced_spans,
     sumIf(input_tokens + output_tokens, NOT priced) AS unpriced_tokens,
+    countIf(status_code = 'ERROR') AS failed_spans,
     sum(ifNull(quality, 0)) AS quality_sum,
     count(quality) AS quality_n,
     min(start_time) AS first_span,

@@ -20,6 +20,7 @@ SELECT
     ifNull(sum(cost_usd), toDecimal128(0, 18)) AS cost_usd,
     countIf(NOT priced) AS unpriced_spans,
     sumIf(input_tokens + output_tokens, NOT priced) AS unpriced_tokens,
+    countIf(status_code = 'ERROR') AS failed_spans,
     ifNull(sum(quality), 0) AS quality_sum,
     avg(quality) AS quality_mean,
     count(quality) AS quality_n

@@ -20,6 +20,7 @@ SELECT
     sum(cost_usd) AS cost_usd,
     sum(unpriced_spans) AS unpriced_spans,
     sum(unpriced_tokens) AS unpriced_tokens,
+    sum(failed_spans) AS failed_spans,
     sum(quality_sum) AS quality_sum,
     sum(quality_n) AS quality_n
 FROM v_rollup(
