@@ -6,9 +6,13 @@ failed calls cost what the provider reported; `reprice` re-costs history that ca
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
+import anthropic
 import httpx
+import openai
+import pytest
 import numpy as np
 import pyarrow as pa
 from click.testing import CliRunner
@@ -26,7 +30,7 @@ from tierscope.collector.pricing.reprice import reprice_store
 from tierscope.collector.store.clickhouse import Store
 from tierscope.demo.fake_provider import fake_headers
 from tierscope.instrumentation import conventions as c
-from tierscope.instrumentation import llm_call, role
+from tierscope.instrumentation import llm_call
 from tierscope.settings import Settings
 
 SINCE = "2026-01-01T00:00:00Z"
@@ -46,7 +50,6 @@ TOKENS = {"input_tokens": 1_000_000, "output_tokens": 1_000_000}
 
 def _expected(model: str, tier: str, processing: str, ts_ns: int, cache_read: int = 300_000,
               input_tokens: int = 1_000_000, output_tokens: int = 1_000_000) -> Decimal:
-    from datetime import UTC, datetime
     context = {k: v for k, v in (("service_tier", tier), ("processing", processing)) if v and v != "turbo"}
     return calc_price(Usage(input_tokens=input_tokens, output_tokens=output_tokens, cache_read_tokens=cache_read),
                       model_ref=model, provider_id="openai", price_context=context or None,
@@ -121,7 +124,6 @@ def test_real_sdks_through_the_fake_provider_are_priced_at_the_tier_that_served_
     assert spans[1].attributes[c.OPENAI_REQUEST_SERVICE_TIER] == "flex"
     assert spans[3].attributes[c.ANTHROPIC_SERVICE_TIER] == "batch"
     rows = _through_collector(tmp_path, spans)
-    from datetime import UTC, datetime
     for span, (tier, processing) in zip(spans, [("priority", ""), ("flex", ""), ("priority", ""), ("", "batch")]):
         row = rows[format(span.context.span_id, "016x")]
         expected = calc_price(Usage(input_tokens=20_000, output_tokens=3_000, cache_read_tokens=5_000),
@@ -133,7 +135,6 @@ def test_real_sdks_through_the_fake_provider_are_priced_at_the_tier_that_served_
 
 
 def _default(rows, span) -> Decimal:
-    from datetime import UTC, datetime
     return calc_price(Usage(input_tokens=20_000, output_tokens=3_000, cache_read_tokens=5_000), model_ref="gpt-5",
                       provider_id="openai", genai_request_timestamp=datetime.fromtimestamp(span.start_time / 1e9, UTC)
                       ).total_price
@@ -162,3 +163,41 @@ def test_reprice_recosts_rows_stored_before_tiers_were_read(tmp_path):
     for i, (model, _, tier, processing) in enumerate(CALLS):
         assert stored[f"chat {i}"] == _expected(model, tier, processing, START + i * 1000), CALLS[i]
         assert tiers[f"chat {i}"] == (tier, processing)
+
+
+def test_failed_calls_cost_what_the_provider_reported(tmp_path, instrumented, finished_spans, openai_client,
+                                                      anthropic_client):
+    """An error with no usage is $0 (priced, not unpriced) and counted as failed; a stream that fails
+    after message_start is billed for the usage Anthropic had reported (its input, one output token)."""
+    with pytest.raises(openai.InternalServerError):
+        openai_client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "hi"}],
+                                              extra_headers=fake_headers(status=500))
+    with pytest.raises(anthropic.APIStatusError, match="fake stream failure"):
+        with anthropic_client.messages.stream(
+                model="claude-sonnet-4-5", max_tokens=64, messages=[{"role": "user", "content": "hi"}],
+                extra_headers=fake_headers(input=20_000, output=3_000, stream_error_after=1)) as stream:
+            stream.until_done()
+    spans = finished_spans()
+    with running_collector(tmp_path / "s") as collector:
+        _post(collector, spans)
+        api = ApiClient(collector.url)
+        rows = {r["provider"]: r for r in api.get("spans", since=SINCE, limit=100)["rows"]}
+        spend = api.get("spend", by="provider", since=SINCE)
+    assert rows["openai"]["status_code"] == rows["anthropic"]["status_code"] == "ERROR"
+    assert (Decimal(rows["openai"]["cost_usd"]), rows["openai"]["priced"], rows["openai"]["input_tokens"]) == (0, True, 0)
+    assert (rows["anthropic"]["input_tokens"], rows["anthropic"]["output_tokens"]) == (20_000, 1)
+    assert Decimal(rows["anthropic"]["cost_usd"]) == calc_price(
+        Usage(input_tokens=20_000, output_tokens=1), model_ref="claude-sonnet-4-5", provider_id="anthropic",
+        genai_request_timestamp=datetime.fromtimestamp(spans[1].start_time / 1e9, UTC)).total_price > 0
+    assert {r["provider"]: r["failed_spans"] for r in spend["rows"]} == {"openai": 1, "anthropic": 1}
+    assert (spend["total"]["failed_spans"], spend["total"]["unpriced_spans"]) == (2, 0)
+
+
+def test_llm_call_batch_processing_is_recorded_and_checked(instrumented, finished_spans):
+    with llm_call(model="gpt-4o", provider="openai", processing="batch") as call:
+        call.record_usage(input_tokens=10, output_tokens=2)
+    (span,) = finished_spans()
+    assert span.attributes[c.PROCESSING] == "batch"
+    with pytest.raises(ValueError, match="processing"):
+        with llm_call(model="gpt-4o", provider="openai", processing="overnight"):
+            pass
