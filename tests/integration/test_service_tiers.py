@@ -21,9 +21,12 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from support import running_collector
 from test_ingest_semantics import START, _finished_spans, _llm
+from test_misrouted import add_calls
 from tierscope.cli import main
 from tierscope.client import ApiClient
-from tierscope.collector.ingest.normalize import normalize
+from tierscope.collector.ingest.normalize import Normalized, normalize
+from tierscope.collector.read.misrouted import misrouted_report
+from tierscope.collector.recommender.policy_file import parse_policy
 from tierscope.collector.ingest.rows import spans_table
 from tierscope.collector.pricing.prices import Pricer, price_context
 from tierscope.collector.pricing.reprice import reprice_store
@@ -201,3 +204,40 @@ def test_llm_call_batch_processing_is_recorded_and_checked(instrumented, finishe
     with pytest.raises(ValueError, match="processing"):
         with llm_call(model="gpt-4o", provider="openai", processing="overnight"):
             pass
+
+
+def test_misrouted_savings_price_the_target_at_the_tier_the_calls_ran_on(tmp_path):
+    """Frontier gpt-5 calls on priority and on flex, with proof that gpt-5-mini serves the role: each
+    group's saving reprices its own calls on gpt-5-mini at the same service tier."""
+    rows = Normalized()
+    served = []
+    for tier, n in (("priority", 3), ("flex", 2), ("", 2)):
+        add_calls(rows, n, "fmt", "frontier", "gpt-5", "openai", 10_000, 2_000)
+        served += [tier] * n
+    add_calls(rows, 40, "fmt", "small", "gpt-5-mini", "openai", quality=0.95)
+    served += [""] * 40
+    rows.spans["service_tier"] = served
+    rows.spans["start_time"] = [START + i * 10**9 for i in range(len(served))]
+    store = Store(f"chdb:{tmp_path / 's'}")
+    store.migrate()
+    store.insert("llm_spans", spans_table(rows, "default", Pricer(), 1))
+    result = misrouted_report(store, "default", {"since": SINCE}, parse_policy("version: 1\n", "p.yaml"), Pricer())
+    store.close()
+    found = {r["service_tier"]: r for r in result["rows"]}
+    assert set(found) == {"priority", "flex", ""}
+
+    def cost(model: str, tier: str, i: int) -> Decimal:
+        return calc_price(Usage(input_tokens=10_000, output_tokens=2_000), model_ref=model, provider_id="openai",
+                          price_context=price_context(tier, ""),
+                          genai_request_timestamp=datetime.fromtimestamp((START + i * 10**9) / 1e9, UTC)).total_price
+
+    first = 0
+    for tier, n in (("priority", 3), ("flex", 2), ("", 2)):
+        calls = range(first, first + n)
+        first += n
+        row = found[tier]
+        assert (row["calls"], row["target_model"]) == (n, "gpt-5-mini")
+        assert Decimal(row["cost_usd"]) == sum(cost("gpt-5", tier, i) for i in calls)
+        assert Decimal(row["target_cost_usd"]) == sum(cost("gpt-5-mini", tier, i) for i in calls)
+        assert Decimal(row["saving_usd"]) == Decimal(row["cost_usd"]) - Decimal(row["target_cost_usd"]) > 0
+    assert cost("gpt-5-mini", "priority", 0) > cost("gpt-5-mini", "", 0) > cost("gpt-5-mini", "flex", 0)

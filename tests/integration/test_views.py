@@ -103,7 +103,7 @@ NAMED_READS: dict[str, dict[str, Any]] = {
     "alert_window": {"tier": "", "model": "", "pass_threshold": 0.5},
     "misrouted_groups": {},
     "misrouted_hours": {"tiers": ["frontier", "mid"]},
-    "misrouted_calls": {"tiers": ["frontier"], "model": "", "provider": ""},
+    "misrouted_calls": {"tiers": ["frontier"], "model": "", "provider": "", "service_tiers": [], "processing_modes": []},
     "offpolicy_decisions": {},
     "spend_by_rollup": {**ROLLUP, "by": ["team", "environment"]},
     "spend_timeseries_rollup": {**ROLLUP, "bucket": "day", "split": "model", "split2": "", "tz": "UTC"},
