@@ -5,6 +5,7 @@ failed calls cost what the provider reported; `reprice` re-costs history that ca
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,6 +24,7 @@ from support import running_collector
 from test_ingest_semantics import START, _finished_spans, _llm
 from test_misrouted import add_calls
 from tierscope.cli import main
+from tierscope.cli.export import export as export_command
 from tierscope.client import ApiClient
 from tierscope.collector.ingest.normalize import Normalized, normalize
 from tierscope.collector.read.misrouted import misrouted_report
@@ -85,6 +87,10 @@ def test_otlp_spans_are_priced_at_their_tier_and_spend_by_role_matches(tmp_path)
                                                        "--api", collector.url]).output)
         by_tier = api.get("spend", by="service_tier,processing", since=SINCE)
         stats = api.get("stats")
+        month = api.get("month", month="2026-11", by="service_tier,processing")
+        export = CliRunner().invoke(export_command, ["--month", "2026-11", "--format", "csv", "--out",
+                                                     str(tmp_path / "bi"), "--api", collector.url])
+        assert export.exit_code == 0, export.output
     expected = {}
     for i, (model, _, tier, processing) in enumerate(CALLS):
         row = rows[f"chat {i}"]
@@ -101,6 +107,15 @@ def test_otlp_spans_are_priced_at_their_tier_and_spend_by_role_matches(tmp_path)
     assert groups == {("priority", ""): 2, ("flex", ""): 1, ("default", ""): 1, ("", "batch"): 2, ("", ""): 1,
                       ("turbo", ""): 1}
     assert stats["unknown_service_tiers"] == {"turbo": 1}
+    assert by_tier["unknown_service_tiers"] == {"turbo": 1}
+    assert {(r["service_tier"], r["processing"]): r["spans"] for r in month["rows"]} == groups
+    with open(tmp_path / "bi" / "tierscope-spans-2026-11.csv", newline="") as f:
+        exported = {r["span_id"]: r for r in csv.DictReader(f)}
+    assert sorted((r["service_tier"], r["processing"]) for r in exported.values()) == sorted(
+        (tier, processing) for _, _, tier, processing in CALLS)
+    with open(tmp_path / "bi" / "tierscope-monthly-2026-11.csv", newline="") as f:
+        monthly = list(csv.DictReader(f))
+    assert sum(Decimal(r["cost_usd"]) for r in monthly if r["service_tier"] == "priority") == expected[0] + expected[4]
 
 
 def _through_collector(tmp_path, spans) -> dict[str, dict]:
