@@ -17,6 +17,8 @@ import pytest
 import numpy as np
 import pyarrow as pa
 from click.testing import CliRunner
+from pathlib import Path
+from streamlit.testing.v1 import AppTest
 from genai_prices import Usage, calc_price
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
@@ -39,6 +41,7 @@ from tierscope.instrumentation import llm_call
 from tierscope.settings import Settings
 
 SINCE = "2026-01-01T00:00:00Z"
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 # (model, service tier attribute, tier value, processing): every kind of call the issue names.
 CALLS = [
     ("gpt-5", c.OPENAI_RESPONSE_SERVICE_TIER, "priority", ""),
@@ -256,3 +259,19 @@ def test_misrouted_savings_price_the_target_at_the_tier_the_calls_ran_on(tmp_pat
         assert Decimal(row["target_cost_usd"]) == sum(cost("gpt-5-mini", tier, i) for i in calls)
         assert Decimal(row["saving_usd"]) == Decimal(row["cost_usd"]) - Decimal(row["target_cost_usd"]) > 0
     assert cost("gpt-5-mini", "priority", 0) > cost("gpt-5-mini", "", 0) > cost("gpt-5-mini", "flex", 0)
+
+
+def test_spend_page_shows_spend_by_service_tier_and_counts_unknown_tiers(tmp_path, monkeypatch):
+    spans = _finished_spans([_spec(*call, i) for i, call in enumerate(CALLS)])
+    with running_collector(tmp_path / "s") as collector:
+        _post(collector, spans)
+        monkeypatch.setenv("TIERSCOPE_API", collector.url)
+        at = AppTest.from_file(str(APP), default_timeout=120)
+        at.run()
+        at.selectbox(key="f_range").set_value("All time").run()
+        assert not at.exception, [e.value for e in at.exception]
+        billed = ApiClient(collector.url).get("spend", by="service_tier,processing", since=SINCE)
+    table = at.dataframe[-1].value
+    assert list(zip(table["Service tier"], table["Processing"], table["Calls"])) == [
+        (r["service_tier"] or "(not set)", r["processing"] or "(not set)", str(r["spans"])) for r in billed["rows"]]
+    assert any("Service tiers no price knows" in w.value and "`turbo` (1 call)" in w.value for w in at.warning)
