@@ -140,12 +140,17 @@ def test_real_sdks_through_the_fake_provider_are_priced_at_the_tier_that_served_
                                         extra_headers=fake_headers(**usage, service_tier="priority")))
     anthropic_client.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "hi"}],
                                      extra_headers=fake_headers(**usage, service_tier="batch"))
+    with anthropic_client.messages.stream(model="claude-sonnet-4-5", max_tokens=10,
+                                          messages=[{"role": "user", "content": "hi"}],
+                                          extra_headers=fake_headers(**usage, service_tier="batch")) as stream:
+        stream.until_done()
     spans = finished_spans()
     assert [s.attributes.get(c.OPENAI_RESPONSE_SERVICE_TIER) for s in spans[:3]] == ["priority", "flex", "priority"]
     assert spans[1].attributes[c.OPENAI_REQUEST_SERVICE_TIER] == "flex"
-    assert spans[3].attributes[c.ANTHROPIC_SERVICE_TIER] == "batch"
+    assert spans[3].attributes[c.ANTHROPIC_SERVICE_TIER] == spans[4].attributes[c.ANTHROPIC_SERVICE_TIER] == "batch"
     rows = _through_collector(tmp_path, spans)
-    for span, (tier, processing) in zip(spans, [("priority", ""), ("flex", ""), ("priority", ""), ("", "batch")]):
+    for span, (tier, processing) in zip(spans, [("priority", ""), ("flex", ""), ("priority", ""), ("", "batch"),
+                                                  ("", "batch")], strict=True):
         row = rows[format(span.context.span_id, "016x")]
         expected = calc_price(Usage(input_tokens=20_000, output_tokens=3_000, cache_read_tokens=5_000),
                               model_ref=row["model"], provider_id=row["provider"], price_context=price_context(tier, processing),
