@@ -12,7 +12,8 @@ from decimal import Decimal
 
 from tierscope.instrumentation.conventions import TIERS
 
-DIMENSIONS = ("role", "tier", "model", "provider", "team", "feature", "service", "environment")
+DIMENSIONS = ("role", "tier", "model", "provider", "team", "feature", "service", "environment", "service_tier",
+              "processing")
 """What spend can be grouped and split by (read API `by=`/`split=`, CLI `--by`)."""
 
 TIERS_CHEAPEST_FIRST = tuple(reversed(TIERS))
@@ -23,7 +24,7 @@ TOKEN_COUNTS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_wri
 PRICED_TOKENS = TOKEN_COUNTS[:4]
 """The token counts a price is computed from (the pricer reads these four)."""
 
-GROUP_COUNTS = ("spans", *TOKEN_COUNTS, "unpriced_spans", "unpriced_tokens", "quality_n")
+GROUP_COUNTS = ("spans", *TOKEN_COUNTS, "unpriced_spans", "unpriced_tokens", "failed_spans", "quality_n")
 """The integer columns of a spend group, additive across groups."""
 
 DEFAULT_TENANT = "default"

@@ -1,5 +1,6 @@
 """Spend (for engineers): spend, calls, tokens and quality by role, tier and model over time, the
-top spenders, and a drill-down from any role x tier x model row to its spans and traces."""
+top spenders, a drill-down from any role x tier x model row to its spans and traces, and the spend
+by the service tier and processing the calls were billed at (unknown tier values called out)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ if total["unpriced_spans"]:
 left, right, bucket_col = st.columns([3, 3, 2])
 metric = left.segmented_control("Show", ["Spend", "Calls", "Tokens", "Quality"], default="Spend", required=True,
                                 key="spend_metric")
-split = right.segmented_control("Split by", ["role", "tier", "model", "team"], default="tier", required=True,
+split = right.segmented_control("Split by", ["role", "tier", "model", "team", "service_tier"], default="tier",
+                                required=True,
                                 key="spend_split")
 options = fetch("filters", "filters", **params)
 bucket = bucket_col.selectbox("Bucket", ["auto", "hour", "day", "week", "month"], key="spend_bucket")
@@ -63,3 +65,11 @@ if picked is not None:
     row = rows[picked]
     exact = {d: row[d] for d in DIMS}
     spans_and_trace({**params, **exact, "role": [row["role"]]}, "spend", exact)
+
+st.subheader("By service tier × processing")
+BILLED = ["service_tier", "processing"]
+billed = fetch("spend", "spend by service tier", by=BILLED, **params)
+st.dataframe(spend_frame(billed["rows"], BILLED), hide_index=True)
+if unknown := billed.get("unknown_service_tiers"):
+    calls = ", ".join(f"{md_code(t)} ({n:,} call{'s' * (n != 1)})" for t, n in sorted(unknown.items()))
+    st.warning(f"**Service tiers no price knows**, priced at the default rate: {calls}.", icon=":material/help:")

@@ -110,12 +110,12 @@ def spend_frame(rows: Iterable[Mapping[str, Any]], dims: Sequence[str]) -> pd.Da
     """Grouped spend rows (GET spend) as a display table, in the API's order (most spend first)."""
     records = []
     for r in rows:
-        record = {d.capitalize(): label(r[d]) for d in dims}
+        record = {d.replace("_", " ").capitalize(): label(r[d]) for d in dims}
         record.update({
             "Spend": spend_text(r), "Calls": count_text(r["spans"]),
             "Input tokens": count_text(r["input_tokens"]), "Output tokens": count_text(r["output_tokens"]),
             "Quality": quality_text(r["quality_mean"], r["quality_n"]),
-            "Unpriced calls": count_text(r["unpriced_spans"]),
+            "Unpriced calls": count_text(r["unpriced_spans"]), "Failed calls": count_text(r.get("failed_spans", 0)),
         })
         records.append(record)
     return pd.DataFrame(records)

@@ -3,7 +3,9 @@
 Anthropic's ``usage.input_tokens`` EXCLUDES cached tokens, so per semconv we emit
 ``input = input_tokens + cache_read_input_tokens + cache_creation_input_tokens``, with the cache
 read and creation counts separately; ``output_tokens_details.thinking_tokens`` is the reasoning.
-A stream reports usage in ``message_start`` and, cumulatively, in ``message_delta``.
+A stream reports usage in ``message_start`` and, cumulatively, in ``message_delta``. The
+``usage.service_tier`` ("standard", "priority", "batch") is recorded as
+``anthropic.usage.service_tier``: the collector prices "batch" at the batch rate.
 
 anthropic>=2 has its own OpenTelemetry tracing, on by default: its ``anthropic.messages.create``
 CLIENT span nests under ours, with the same usage. ``RoleSpanProcessor`` marks it
@@ -22,6 +24,7 @@ from ._guard import swallow
 from ._llm_call import LLMCall, TokenUsage, current_llm_call
 from ._patching import Patch, patch_method, unpatch
 from ._shim import ShimSpec, field, start_call, wrap_async, wrap_sync
+from .conventions import ANTHROPIC_SERVICE_TIER
 
 __all__ = ["anthropic_usage", "instrument_anthropic", "uninstrument_anthropic"]
 
@@ -50,12 +53,13 @@ def anthropic_usage(usage: object) -> TokenUsage | None:
 class _AnthropicStreamReader:
     """Merges ``message_start`` usage with the cumulative counts of later ``message_delta`` events."""
 
-    __slots__ = ("_model", "_id", "_usage")
+    __slots__ = ("_model", "_id", "_usage", "_tier")
 
     def __init__(self) -> None:
         self._model: str | None = None
         self._id: str | None = None
         self._usage: dict[str, Any] = {}
+        self._tier: object = None
 
     def _merge(self, usage: object) -> None:
         for name in _USAGE_FIELDS:
@@ -70,6 +74,7 @@ class _AnthropicStreamReader:
             message = field(event, "message")
             self._model = field(message, "model")
             self._id = field(message, "id")
+            self._tier = field(field(message, "usage"), "service_tier")
             self._merge(field(message, "usage"))
         elif kind == "message_delta":
             self._merge(field(event, "usage"))
@@ -77,8 +82,13 @@ class _AnthropicStreamReader:
     def finish(self, call: LLMCall) -> None:
         call.set_response_model(self._model)
         call.set_response_id(self._id)
+        call.set_service_tier(ANTHROPIC_SERVICE_TIER, self._tier)
         if self._usage and (usage := anthropic_usage(self._usage)) is not None:
             call.record_token_usage(usage)
+
+
+def _service_tier(message: object) -> object:
+    return field(field(message, "usage"), "service_tier")
 
 
 def _record_snapshot(call: LLMCall, message_stream: object) -> None:
@@ -89,6 +99,7 @@ def _record_snapshot(call: LLMCall, message_stream: object) -> None:
         return
     call.set_response_model(field(message, "model"))
     call.set_response_id(field(message, "id"))
+    call.set_service_tier(ANTHROPIC_SERVICE_TIER, _service_tier(message))
     if (usage := anthropic_usage(field(message, "usage"))) is not None:
         call.record_token_usage(usage)
 
@@ -211,6 +222,8 @@ def _spec() -> ShimSpec:
             "AnthropicVertex": "gcp.vertex_ai",
             "AsyncAnthropicVertex": "gcp.vertex_ai",
         },
+        service_tier_of=_service_tier,
+        service_tier_key=ANTHROPIC_SERVICE_TIER,
     )
 
 

@@ -26,7 +26,9 @@ from ._tracing import get_tracer
 from .conventions import (
     ERROR_TYPE,
     FEATURE,
+    BATCH,
     OPERATION_NAME,
+    PROCESSING,
     PROVIDER_NAME,
     REQUEST_MODEL,
     RESPONSE_ID,
@@ -140,6 +142,13 @@ class LLMCall:
                 if tier is not None:
                     self._span.set_attribute(TIER, tier)
 
+    def set_service_tier(self, attribute: str, tier: object) -> None:
+        """Record the service tier the provider reported (``attribute`` names whose spelling: OpenAI's
+        response or request tier, Anthropic's ``usage.service_tier``); the collector prices by it."""
+        with swallow("recording the service tier"):
+            if isinstance(tier, str) and tier:
+                self._span.set_attribute(attribute, tier)
+
     def set_response_id(self, response_id: str | None) -> None:
         with swallow("recording the response id"):
             if response_id:
@@ -203,6 +212,7 @@ def start_llm_call(
     operation: str = "chat",
     tier: str | None = None,
     attributes: dict[str, AttributeValue] | None = None,
+    processing: str | None = None,
 ) -> LLMCall:
     """Start (but do not activate) the span of one call. Never raises: a failure gives a no-op span."""
     explicit = tier
@@ -220,6 +230,8 @@ def start_llm_call(
                 start[TEAM] = scope.team
             if scope.feature is not None:
                 start[FEATURE] = scope.feature
+        if processing is not None:
+            start[PROCESSING] = processing
         if (resolved := resolve_tier([model], provider, explicit)) is not None:
             start[TIER] = resolved
         if (decision := claim(model, scope.role if scope is not None else None)) is not None:
@@ -239,6 +251,7 @@ def llm_call(
     operation: str = "chat",
     role: str | None = None,
     tier: str | None = None,
+    processing: str | None = None,
 ) -> Iterator[LLMCall]:
     """Trace one LLM call made with any client; the span is current inside the block.
 
@@ -248,10 +261,14 @@ def llm_call(
 
     ``role`` names the agent role for this call only (team and feature still come from the
     enclosing ``role()``); ``tier`` pins the tier. An unknown tier raises ``ValueError``.
+    ``processing="batch"`` marks Batch API work, priced at the batch rate; any other value raises
+    ``ValueError``.
     """
     check_tier(tier)
+    if processing not in (None, BATCH):
+        raise ValueError(f"processing must be {BATCH!r} or None, got {processing!r}")
     with role_scope(role) if role is not None else _NO_ROLE:
-        call = start_llm_call(model=model, provider=provider, operation=operation, tier=tier)
+        call = start_llm_call(model=model, provider=provider, operation=operation, tier=tier, processing=processing)
         with call.activated():
             try:
                 yield call

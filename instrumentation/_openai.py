@@ -8,6 +8,9 @@ helpers call ``create``, so they are covered too). Usage mapping, per semconv:
   ``completion_tokens_details.reasoning_tokens`` -> reasoning.
 * Responses: the same from ``input_tokens``/``input_tokens_details``/``output_tokens``/``output_tokens_details``.
 
+The service tier that served the call (the response's ``service_tier``, also on stream chunks) is
+recorded as ``openai.response.service_tier``, the one asked for as ``openai.request.service_tier``.
+
 A streamed chat completion reports usage only when the request asks for it with
 ``stream_options={"include_usage": True}``; we do not add that option (it adds a chunk with no
 choices, which can break callers), so without it the span has no token counts.
@@ -20,6 +23,7 @@ import importlib
 from ._llm_call import LLMCall, TokenUsage
 from ._patching import patch_method, unpatch
 from ._shim import ShimSpec, field, wrap_async, wrap_sync
+from .conventions import OPENAI_REQUEST_SERVICE_TIER, OPENAI_RESPONSE_SERVICE_TIER
 
 __all__ = ["instrument_openai", "openai_usage", "uninstrument_openai"]
 
@@ -60,22 +64,25 @@ def openai_usage(usage: object) -> TokenUsage | None:
 class _OpenAIStreamReader:
     """Chat chunks carry ``model``/``id`` and, last, ``usage``; Responses events carry a ``response``."""
 
-    __slots__ = ("_model", "_id", "_usage")
+    __slots__ = ("_model", "_id", "_usage", "_tier")
 
     def __init__(self) -> None:
         self._model: str | None = None
         self._id: str | None = None
         self._usage: object = None
+        self._tier: object = None
 
     def observe(self, event: object) -> None:
         source = field(event, "response") or event  # Responses API: response.created/.completed
         self._model = field(source, "model") or self._model
         self._id = field(source, "id") or self._id
         self._usage = field(source, "usage") or self._usage
+        self._tier = field(source, "service_tier") or self._tier
 
     def finish(self, call: LLMCall) -> None:
         call.set_response_model(self._model)
         call.set_response_id(self._id)
+        call.set_service_tier(OPENAI_RESPONSE_SERVICE_TIER, self._tier)
         if (usage := openai_usage(self._usage)) is not None:
             call.record_token_usage(usage)
 
@@ -95,6 +102,9 @@ def _spec() -> ShimSpec:
             "BedrockOpenAI": "aws.bedrock",
             "AsyncBedrockOpenAI": "aws.bedrock",
         },
+        service_tier_of=lambda response: field(response, "service_tier"),
+        service_tier_key=OPENAI_RESPONSE_SERVICE_TIER,
+        request_tier_key=OPENAI_REQUEST_SERVICE_TIER,
     )
 
 

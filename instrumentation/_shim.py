@@ -45,6 +45,11 @@ class ShimSpec:
     operation: str = "chat"
     provider_by_client: Mapping[str, str] = dataclass_field(default_factory=dict)
     """Semconv provider names by SDK client class name, e.g. ``AzureOpenAI`` -> ``azure.ai.openai``."""
+    service_tier_of: Callable[[object], object] = lambda response: None
+    """The service tier a response reports, recorded under ``service_tier_key``."""
+    service_tier_key: str = ""
+    request_tier_key: str = ""
+    """Where the request's ``service_tier`` argument is recorded ("" for an SDK that has none)."""
 
     def provider_for(self, resource: object) -> str:
         client = field(resource, "_client")
@@ -73,6 +78,8 @@ def start_call(spec: ShimSpec, resource: object, kwargs: dict[str, Any]) -> LLMC
     with swallow("reading the request"):
         provider = spec.provider_for(resource)
         attributes = server_attributes(resource)
+        if spec.request_tier_key and isinstance(asked := kwargs.get("service_tier"), str) and asked:
+            attributes[spec.request_tier_key] = asked
     return start_llm_call(
         model=model if isinstance(model, str) else None,
         provider=provider,
@@ -99,6 +106,8 @@ def finish_response(spec: ShimSpec, call: LLMCall, result: Any, *, owned: bool =
     with swallow("recording a response"):
         call.set_response_model(field(result, "model"))
         call.set_response_id(field(result, "id"))
+        if spec.service_tier_key:
+            call.set_service_tier(spec.service_tier_key, spec.service_tier_of(result))
         if (usage := spec.usage_of(field(result, "usage"))) is not None:
             call.record_token_usage(usage)
     if owned:

@@ -20,12 +20,19 @@ USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
 AGENT_NAME = "gen_ai.agent.name"
 CONVERSATION_ID = "gen_ai.conversation.id"
 ERROR_TYPE = "error.type"
+# The service tier of an OpenAI call (semconv): the one that served it (response), else the one asked for.
+OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"  # "default", "priority", "flex", ...
+OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"  # "auto", "default", "priority", "flex"
 
 # --- tierscope's own namespace --------------------------------------------------------------------
 ROLE = "tierscope.role"
 TIER = "tierscope.tier"
 TEAM = "tierscope.team"
 FEATURE = "tierscope.feature"
+# Anthropic's `usage.service_tier` ("standard", "priority", "batch"), as its shim records it.
+ANTHROPIC_SERVICE_TIER = "anthropic.usage.service_tier"
+PROCESSING = "tierscope.processing"  # "batch" for Batch API work (half price on most models)
+BATCH = "batch"
 QUALITY_SCORE = "tierscope.quality.score"  # float in [0, 1]
 QUALITY_SOURCE = "tierscope.quality.source"  # e.g. "user_feedback", "judge", "schema_check"
 # A late-quality span (name QUALITY_SPAN_NAME) points at the span it grades with these two:
@@ -72,6 +79,16 @@ REASONING_KEYS = (
     "gen_ai.usage.reasoning_tokens",
     "llm.token_count.completion_details.reasoning",
 )
+SERVICE_TIER_KEYS = (
+    OPENAI_RESPONSE_SERVICE_TIER,
+    "gen_ai.openai.response.service_tier",  # semconv before 1.37
+    ANTHROPIC_SERVICE_TIER,
+    OPENAI_REQUEST_SERVICE_TIER,
+    "gen_ai.openai.request.service_tier",
+)
+# Service tier values providers report that have no price of their own (priced at the default);
+# the values genai-prices' variants select on are known too. Any other value is counted as unknown.
+SERVICE_TIER_VALUES = ("auto", "default", "standard", "priority", "flex", "scale")
 # OpenInference marks LLM spans with this kind instead of gen_ai.operation.name.
 OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
 OPERATION_KEYS = (OPERATION_NAME, "llm.request.type")

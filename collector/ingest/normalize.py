@@ -20,7 +20,7 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tierscope.collector.ingest.decode import DecodedTraces, any_value, attributes, decoded  # noqa: F401 - re-exported
-from tierscope.collector.ingest.vendors import adapt_attributes, nested_sdk_duplicates
+from tierscope.collector.ingest.vendors import adapt_attributes, nested_sdk_duplicates, served_tier
 from tierscope.instrumentation import conventions as c
 from tierscope.errors import Rejected
 
@@ -52,7 +52,7 @@ SPAN_COLUMNS = (
     "conversation_id", "operation", "provider", "request_model", "response_model", "model",
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
     "quality_score", "quality_source", "router_policy_version", "router_propensity",
-    "router_explored", "escalated_from", "attributes",
+    "router_explored", "escalated_from", "attributes", "service_tier", "processing",
 )
 QUALITY_COLUMNS = ("trace_id", "span_id", "event_id", "event_time", "score", "source")
 
@@ -277,7 +277,7 @@ def _one_span(span: Any, attrs: dict[str, Any], context: dict[str, Any], out: No
         score, _text(attrs.get(c.QUALITY_SOURCE), out, "quality source") if score is not None else "",
         _text(attrs.get(c.ROUTER_POLICY_VERSION), out, "policy version"), propensity,
         attrs.get(c.ROUTER_EXPLORED) is True, _text(attrs.get(c.ROUTER_ESCALATED_FROM), out, "escalated_from"),
-        extra,
+        extra, *served_tier(attrs),
     )
 
 
@@ -429,6 +429,7 @@ def _fast_row(span: Any, attrs: dict[str, Any], context: dict[str, Any], resolve
         team, feature, agent_name, conversation_id, operation, provider, request_model, response_model, model,
         input_tokens, output_tokens, cache_read, cache_write, reasoning, score, quality_source, policy_version,
         _propensity(attrs.get(c.ROUTER_PROPENSITY)), attrs.get(c.ROUTER_EXPLORED) is True, escalated_from, extra,
+        *served_tier(attrs),
     )
 
 

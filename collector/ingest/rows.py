@@ -36,7 +36,7 @@ def spans_table(rows: Normalized, tenant: str, pricer: Pricer, ingested_us: int)
     tokens = {k: _tokens(s[k]) for k in ("input_tokens", "output_tokens", "cache_read_tokens",
                                           "cache_write_tokens", "reasoning_tokens")}
     priced = pricer.price(s["model"], s["provider"], start, tokens["input_tokens"], tokens["output_tokens"],
-                          tokens["cache_read_tokens"], tokens["cache_write_tokens"])
+                          tokens["cache_read_tokens"], tokens["cache_write_tokens"], s["service_tier"], s["processing"])
     columns = {
         "tenant": pa.array([tenant] * n, pa.string()),
         "trace_id": pa.array(s["trace_id"], pa.string()),
@@ -48,7 +48,7 @@ def spans_table(rows: Normalized, tenant: str, pricer: Pricer, ingested_us: int)
     }
     for key in ("status_code", "error_type", "service", "environment", "role", "tier", "team", "feature",
                 "agent_name", "conversation_id", "operation", "provider", "request_model", "response_model",
-                "model"):
+                "model", "service_tier", "processing"):
         columns[key] = pa.array(s[key], pa.string())
     for key, values in tokens.items():
         columns[key] = pa.array(values.astype(np.uint64), pa.uint64())

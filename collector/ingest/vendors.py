@@ -7,6 +7,9 @@ the spelling alone cannot tell, both found by driving the real packages (tests/t
   cache reads and writes) in ``gen_ai.usage.input_tokens``, beside the semconv cache counts. The
   semconv value includes them. normalize's "cache > input" guess only catches it when the cached
   part is the larger one; :func:`adapt_attributes` fixes it by instrumentation scope.
+* The service tier that served a call is spelled per provider (OpenAI's response or request tier,
+  Anthropic's ``usage.service_tier``), and Anthropic reports Message Batches work as the tier
+  "batch": :func:`served_tier` reads them all as one (service tier, processing) pair.
 * The anthropic SDK (>=2) traces its own calls, on by default with the global TracerProvider. Under
   another instrumentation's LLM span (OpenLLMetry, OpenLIT, tierscope's shim) that is a second LLM
   span for the same call, with the same usage: :func:`nested_sdk_duplicates` names it.
@@ -54,6 +57,21 @@ def adapt_attributes(scope_name: str, attrs: dict[str, Any]) -> dict[str, Any]:
     adapted = {k: v for k, v in attrs.items() if k not in c.INPUT_TOKENS_KEYS}
     adapted[c.USAGE_INPUT_TOKENS] = uncached + read + write
     return adapted
+
+
+MAX_TIER_CHARS = 64
+
+
+def served_tier(attrs: Mapping[str, Any]) -> tuple[str, str]:
+    """(service tier, processing) of a span, lowercase, "" when not reported. The tier is the first of
+    conventions.SERVICE_TIER_KEYS present; a tier of "batch" (Anthropic) is batch processing."""
+    tier = next((v for v in map(attrs.get, c.SERVICE_TIER_KEYS) if v is not None and v != ""), "")
+    tier = str(tier)[:MAX_TIER_CHARS].lower()
+    processing = attrs.get(c.PROCESSING)
+    processing = str(processing)[:MAX_TIER_CHARS].lower() if processing is not None else ""
+    if tier == c.BATCH:
+        return "", c.BATCH
+    return tier, processing
 
 
 def nested_sdk_duplicates(llm_spans: Iterable[tuple[str, bytes, bytes]]) -> set[bytes]:

@@ -25,7 +25,7 @@ from tierscope.collector.read import api
 from tierscope.collector.read.months import month_bounds
 
 PAGE = 10_000  # the read API's largest page
-MONTH_BY = ("team", "role", "tier", "model", "provider")
+MONTH_BY = ("team", "role", "tier", "model", "provider", "service_tier", "processing")
 MONEY = pa.decimal128(38, 18)
 _TS = pa.timestamp("us", tz="UTC")
 _TYPES = {"string": pa.string(), "int": pa.int64(), "bool": pa.bool_(), "float": pa.float64(),
@@ -47,6 +47,8 @@ SPAN_COLUMNS = (
     ("operation", "string", "", "GenAI operation, e.g. chat"),
     ("provider", "string", "", "LLM provider"),
     ("model", "string", "", "model that answered (else the one requested)"),
+    ("service_tier", "string", "", "service tier that served the call (priority, flex, default, ...), priced at"),
+    ("processing", "string", "", "batch for Batch API work (priced at the batch rate), else ''"),
     ("status_code", "string", "", "UNSET, OK or ERROR"),
     ("error_type", "string", "", "error.type of a failed call"),
     ("input_tokens", "int", "tokens", "all input tokens, cache reads and writes included"),
@@ -73,6 +75,7 @@ MONTH_COLUMNS = (
     ("reasoning_tokens", "int", "tokens", "as in spans"),
     ("cost_usd", "usd", "US dollars", "sum of the priced calls' cost_usd"),
     ("unpriced_spans", "int", "calls", "calls with no known price (not in cost_usd)"),
+    ("failed_spans", "int", "calls", "calls that ended in an error (billed only for the usage reported)"),
     ("previous_cost_usd", "usd", "US dollars", "the same group's cost the month before"),
     ("change_usd", "usd", "US dollars", "cost_usd - previous_cost_usd"),
     ("quality_mean", "float", "0..1", "mean quality of the graded calls"),

@@ -6,6 +6,10 @@ its ModelPrice into per-token Decimal prices by asking genai-prices itself, and 
 batch with Arrow decimal arithmetic. Prices that are not linear (tiered by context length) are
 computed span by span with genai-prices. Either way the result is the same Decimal calc_price gives.
 An unknown model is *unpriced*: cost NULL, never $0.
+
+The service tier that served a call and its processing mode (batch) select genai-prices' price
+variants through `price_context`, exactly as `calc_price(..., price_context=...)` does; they are
+part of the resolution key, so each (model, provider, tier, processing, minute) is resolved once.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import tomllib
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,8 +31,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from genai_prices import Usage
 from genai_prices.data_snapshot import get_snapshot
-from genai_prices.types import ModelPrice, TieredPrices
+from genai_prices.types import ModelPrice, PriceContext, TieredPrices
 from tierscope.errors import PricesFileError
+from tierscope.instrumentation.conventions import SERVICE_TIER_VALUES
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +129,48 @@ def provider_id(provider: str) -> str | None:
     return _PROVIDER_IDS.get(provider, provider) or None
 
 
+@lru_cache(maxsize=1)
+def variant_values() -> dict[str, frozenset[str]]:
+    """Every value genai-prices' price variants select on, per context key ("service_tier",
+    "processing", ...): a tier outside these has no price of its own and is priced at the default."""
+    values: dict[str, set[str]] = {}
+    for provider in get_snapshot().providers:
+        for model in provider.models:
+            for variant in model.price_variants or ():
+                for key, value in variant.when.items():
+                    values.setdefault(key, set()).add(value)
+    return {key: frozenset(found) for key, found in values.items()}
+
+
+def known_service_tiers() -> frozenset[str]:
+    """Service tier values that mean something: those a price variant selects on, and the ones
+    providers report that have no price of their own (conventions.SERVICE_TIER_VALUES). A span with
+    another value is priced at the default and counted as an unknown tier."""
+    return variant_values().get("service_tier", frozenset()) | frozenset(SERVICE_TIER_VALUES)
+
+
+def unknown_service_tiers(counts: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """The (tier, calls) counts whose tier is set but not known, summed per tier."""
+    known = known_service_tiers()
+    out: Counter[str] = Counter()
+    for tier, n in counts:
+        if tier and tier not in known:
+            out[tier] += n
+    return dict(out)
+
+
+def price_context(service_tier: str, processing: str) -> PriceContext | None:
+    """The genai-prices `price_context` of a call served on `service_tier` with `processing`; only
+    values some price variant selects on are passed (None when there is none: the default price)."""
+    known = variant_values()
+    context = {}
+    if service_tier and service_tier in known.get("service_tier", ()):
+        context["service_tier"] = service_tier
+    if processing and processing in known.get("processing", ()):
+        context["processing"] = processing
+    return context or None
+
+
 @lru_cache(maxsize=4096)
 def _find_model(model: str, provider: str):  # -> (Provider, ModelInfo) | None
     snapshot = get_snapshot()
@@ -135,6 +184,7 @@ def _find_model(model: str, provider: str):  # -> (Provider, ModelInfo) | None
 
 
 _LINEAR: dict[int, tuple[ModelPrice, LinearPrice | None]] = {}
+_VARIANTS: dict[str, LinearPrice | TieredPrice] = {}  # by repr: get_prices returns a new copy per call
 
 
 def _linear(model_price: ModelPrice) -> LinearPrice | None:
@@ -183,14 +233,30 @@ _TIERED: dict[int, tuple[ModelPrice, TieredPrice]] = {}
 def _tiered(model_price: ModelPrice) -> TieredPrice:
     cached = _TIERED.get(id(model_price))
     if cached is None or cached[0] is not model_price:
-        fields = {k: v for k, v in vars(model_price).items() if not k.startswith("_")}
-        starts = sorted({t.start for v in fields.values() if isinstance(v, TieredPrices) for t in v.tiers})
-        brackets = []
-        for total_input in [0] + [s + 1 for s in starts]:
-            flat = ModelPrice(**{k: _tier_price(v, total_input) for k, v in fields.items()})
-            brackets.append(_measure_linear(flat))
-        cached = _TIERED[id(model_price)] = (model_price, TieredPrice(np.array(starts, np.int64), tuple(brackets)))
+        cached = _TIERED[id(model_price)] = (model_price, _tiered_uncached(model_price))
     return cached[1]
+
+
+def _tiered_uncached(model_price: ModelPrice) -> TieredPrice:
+    """One linear price per input-size bracket of a tiered price."""
+    fields = {k: v for k, v in vars(model_price).items() if not k.startswith("_")}
+    starts = sorted({t.start for v in fields.values() if isinstance(v, TieredPrices) for t in v.tiers})
+    brackets = []
+    for total_input in [0] + [s + 1 for s in starts]:
+        flat = ModelPrice(**{k: _tier_price(v, total_input) for k, v in fields.items()})
+        brackets.append(_measure_linear(flat))
+    return TieredPrice(np.array(starts, np.int64), tuple(brackets))
+
+
+def _variant(model_price: ModelPrice) -> LinearPrice | TieredPrice:
+    """`_linear` or `_tiered` of a price variant, remembered by its prices (each is a fresh copy)."""
+    key = repr(model_price)
+    found = _VARIANTS.get(key)
+    if found is None:
+        if len(_VARIANTS) >= 4096:
+            _VARIANTS.clear()
+        found = _VARIANTS[key] = _measure_linear(model_price) or _tiered_uncached(model_price)
+    return found
 
 
 def _tier_price(value, total_input: int):
@@ -207,32 +273,39 @@ class Pricer:
 
     def __init__(self, overrides: list[PriceOverride] | None = None) -> None:
         self.overrides = overrides or []
-        self._by_minute: dict[tuple[str, str, int], LinearPrice | TieredPrice | None] = {}
+        self._by_minute: dict[tuple[str, str, str, str, int], LinearPrice | TieredPrice | None] = {}
 
-    def _resolve_minute(self, model: str, provider: str, minute: int) -> LinearPrice | TieredPrice | None:
+    def _resolve_minute(self, model: str, provider: str, service_tier: str, processing: str,
+                        minute: int) -> LinearPrice | TieredPrice | None:
         """`resolve` at the start of a minute, remembered: live traffic prices the same few each batch."""
-        key = (model, provider, minute)
+        key = (model, provider, service_tier, processing, minute)
         found = self._by_minute.get(key, self)
         if found is self:
             if len(self._by_minute) >= 65_536:
                 self._by_minute.clear()
-            found = self._by_minute[key] = self.resolve(model, provider, datetime.fromtimestamp(minute * 60, UTC))
+            found = self._by_minute[key] = self.resolve(model, provider, datetime.fromtimestamp(minute * 60, UTC),
+                                                        price_context(service_tier, processing))
         return found
 
-    def constant_linear(self, model: str, provider: str) -> bool:
+    def constant_linear(self, model: str, provider: str, variants: bool = False) -> bool:
         """True when (model, provider) has one linear price for all time (or none: always unpriced),
         so the cost of many calls is that price times their summed tokens, exactly. False for
-        overrides (they start at a time), price history, time-of-day and context-tiered prices."""
+        overrides (they start at a time), price history, time-of-day and context-tiered prices, and,
+        when some calls carry a tier or processing (`variants`), for models with price variants."""
         if any(o.model == model for o in self.overrides):
             return False
         found = _find_model(model, provider) if model else None
         if found is None:
             return True
+        if variants and found[1].price_variants:
+            return False
         prices = found[1].prices
         return isinstance(prices, ModelPrice) and _linear(prices) is not None
 
-    def resolve(self, model: str, provider: str, when: datetime) -> LinearPrice | TieredPrice | None:
-        """What prices one span at `when`: linear, tiered by input size, or None (unpriced)."""
+    def resolve(self, model: str, provider: str, when: datetime,
+                context: PriceContext | None = None) -> LinearPrice | TieredPrice | None:
+        """What prices one span at `when` (with genai-prices' price `context`): linear, tiered by
+        input size, or None (unpriced). Overrides apply whatever the context."""
         for o in self.overrides:
             if o.model == model and o.provider in ("", provider) and (o.since is None or when >= o.since):
                 return o.price
@@ -241,8 +314,12 @@ class Pricer:
         found = _find_model(model, provider)
         if found is None:
             return None
-        model_price = found[1].get_prices(when)
-        return _linear(model_price) or _tiered(model_price)
+        provider_info, info = found
+        if not context or not info.price_variants or not any(info is m for m in provider_info.models):
+            # calc_price ignores the context of a model found under another provider
+            model_price = info.get_prices(when)
+            return _linear(model_price) or _tiered(model_price)
+        return _variant(info.get_prices(when, context))
 
     def price(
         self,
@@ -253,14 +330,18 @@ class Pricer:
         output_tokens: np.ndarray,
         cache_read: np.ndarray,
         cache_write: np.ndarray,
+        service_tier: list[str] | None = None,
+        processing: list[str] | None = None,
     ) -> PricedColumns:
-        """Costs for a batch. input_tokens include cache reads and writes (semconv).
+        """Costs for a batch. input_tokens include cache reads and writes (semconv). `service_tier`
+        and `processing` (one per span; none means "" for all) select genai-prices' price variants.
 
-        Prices are resolved once per (model, provider, minute of start time).
+        Prices are resolved once per (model, provider, service tier, processing, minute of start time).
         """
         n = len(model)
         minute = (np.asarray(start_ns, dtype=np.int64) // _NS_PER_MINUTE).tolist()
-        keys = list(zip(model, provider, minute))
+        none = [""] * n
+        keys = list(zip(model, provider, service_tier or none, processing or none, minute))
         groups = {key: g for g, key in enumerate(dict.fromkeys(keys))}  # first-seen order
         group_of = np.fromiter(map(groups.__getitem__, keys), np.int64, n)
         resolved = [self._resolve_minute(*key) for key in groups]

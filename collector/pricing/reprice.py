@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tierscope.collector.ingest.vendors import served_tier
 from tierscope.collector.pricing.prices import Pricer, load_overrides
 from tierscope.collector.store.clickhouse import Store
 from tierscope.settings import Settings
@@ -33,20 +34,36 @@ _SELECT_ROWS = (
 )
 
 
+def served_tiers(rows: pa.Table) -> tuple[list[str], list[str]]:
+    """Each row's (service tier, processing) columns; a row stored before they existed (both empty)
+    reads them from the span attributes it kept, as ingest does now."""
+    tiers = rows["service_tier"].cast(pa.string()).to_pylist()
+    processing = rows["processing"].cast(pa.string()).to_pylist()
+    attributes = rows["attributes"]
+    for i, (tier, mode) in enumerate(zip(tiers, processing)):
+        if not tier and not mode:
+            tiers[i], processing[i] = served_tier(dict(attributes[i].as_py() or ()))
+    return tiers, processing
+
+
 def reprice_table(rows: pa.Table, pricer: Pricer, ingested_us: int) -> tuple[pa.Table, int]:
-    """The same rows with fresh cost columns; also how many costs changed."""
+    """The same rows with fresh cost columns (and service tier columns); also how many rows changed."""
     start_ns = rows["start_time"].cast(pa.int64()).to_numpy(zero_copy_only=False)
     tokens = {k: rows[k].cast(pa.int64()).to_numpy(zero_copy_only=False)
               for k in PRICED_TOKENS}
+    tiers, processing = served_tiers(rows)
     priced = pricer.price(rows["model"].cast(pa.string()).to_pylist(), rows["provider"].cast(pa.string()).to_pylist(),
                           start_ns, tokens["input_tokens"], tokens["output_tokens"],
-                          tokens["cache_read_tokens"], tokens["cache_write_tokens"])
+                          tokens["cache_read_tokens"], tokens["cache_write_tokens"], tiers, processing)
     old = rows["cost_usd"].combine_chunks().cast(priced.cost_usd.type)
     same = pc.fill_null(pc.equal(old, priced.cost_usd), False)
     both_null = pc.and_(pc.is_null(old), pc.is_null(priced.cost_usd))
-    changed = len(old) - pc.sum(pc.or_(same, both_null)).as_py() if len(old) else 0
+    same = pc.and_(pc.or_(same, both_null), pc.and_(pc.equal(rows["service_tier"].cast(pa.string()), pa.array(tiers)),
+                                                     pc.equal(rows["processing"].cast(pa.string()), pa.array(processing))))
+    changed = len(old) - pc.sum(same).as_py() if len(old) else 0
     out = rows
     for name, column in (("cost_usd", priced.cost_usd), ("priced", pa.array(priced.priced)),
+                         ("service_tier", pa.array(tiers, pa.string())), ("processing", pa.array(processing, pa.string())),
                          ("price_source", pa.array(priced.price_source)),
                          ("price_version", pa.array(priced.price_version)),
                          ("ingested_at", pa.array(np.full(len(old), ingested_us, np.int64),

@@ -66,12 +66,15 @@ _TOKENS = PRICED_TOKENS
 
 
 class Calls:
-    """The calls of one (role, tier, model, provider): summed per hour (`hourly`), and one by one
-    (`table`, read from the store only when a target's price is not one linear price for all time)."""
+    """The calls of one (role, tier, model, provider, service tier, processing): summed per hour
+    (`hourly`), and one by one (`table`, read from the store only when a target's price is not one
+    linear price for all time). A target is priced at the service tier and processing the calls ran
+    on: a priority call moved to a cheaper model still runs on priority."""
 
-    def __init__(self, role: str, tier: str, model: str, provider: str, hourly: pa.Table,
-                 fetch: Callable[[], pa.Table]) -> None:
+    def __init__(self, role: str, tier: str, model: str, provider: str, service_tier: str, processing: str,
+                 hourly: pa.Table, fetch: Callable[[], pa.Table]) -> None:
         self.role, self.tier, self.model, self.provider = role, tier, model, provider
+        self.service_tier, self.processing = service_tier, processing
         self.hourly = hourly
         self._fetch = fetch
         self._table: pa.Table | None = None
@@ -86,7 +89,7 @@ class Calls:
 
     def saving(self, pricer: Pricer, target: Target) -> dict[str, Any]:
         """Actual vs target cost over the calls both price; the others are counted as unpriced."""
-        if pricer.constant_linear(target.model, target.provider):
+        if pricer.constant_linear(target.model, target.provider, variants=bool(self.service_tier or self.processing)):
             cost, moved, repriced = self._saving_hourly(pricer, target)
         else:
             cost, moved, repriced = self._saving_per_call(pricer, target)
@@ -98,15 +101,18 @@ class Calls:
         """One linear price: the target cost of an hour's calls is that price times their token sums."""
         h, n = self.hourly, self.hourly.num_rows
         priced = pricer.price([target.model] * n, [target.provider] * n, h["start_ns"].to_numpy(),
-                              *(h[k].to_numpy().astype(np.int64) for k in _TOKENS))
+                              *(h[k].to_numpy().astype(np.int64) for k in _TOKENS), *self._served(n))
         if not priced.priced.any():
             return Decimal(0), Decimal(0), 0
         return self.cost_usd, _sum(priced.cost_usd), int(pc.sum(h["priced_calls"]).as_py() or 0)
 
+    def _served(self, n: int) -> tuple[list[str], list[str]]:
+        return [self.service_tier] * n, [self.processing] * n
+
     def _saving_per_call(self, pricer: Pricer, target: Target) -> tuple[Decimal, Decimal, int]:
         t, n = self.table, self.table.num_rows
         priced = pricer.price([target.model] * n, [target.provider] * n, t["start_ns"].to_numpy(),
-                              *(t[k].to_numpy().astype(np.int64) for k in _TOKENS))
+                              *(t[k].to_numpy().astype(np.int64) for k in _TOKENS), *self._served(n))
         both = pa.array(t["priced"].to_numpy() & priced.priced)
         return (_sum(pc.filter(t["cost_usd"], both)), _sum(pc.filter(priced.cost_usd, both)),
                 int(pc.sum(both).as_py() or 0))
@@ -209,8 +215,9 @@ def _evidence_row(c: Calls, policy: RoutingPolicy, pricer: Pricer, evidence: lis
     return _row("evidence", c, found, e, reason, q, e["tier"])
 
 
+_CALL_KEYS = ("role", "tier", "model", "provider", "service_tier", "processing")
 _HOURS_SCHEMA = pa.schema(
-    [(k, pa.string()) for k in ("role", "tier", "model", "provider")] + [("start_ns", pa.int64())]
+    [(k, pa.string()) for k in _CALL_KEYS] + [("start_ns", pa.int64())]
     + [(k, pa.uint64()) for k in ("calls", "priced_calls", "input_tokens", "output_tokens", "cache_read_tokens",
                                   "cache_write_tokens")] + [("cost_usd", pa.decimal128(38, 18))])
 
@@ -239,18 +246,20 @@ def _hours(store: Store, params: Mapping[str, Any]) -> pa.Table:
         parts.append(clean.drop_columns(["mixed"]))
     parts += [store.query_arrow("misrouted_hours", {**params, "since": a, "until": b}) for a, b in p.raw]
     table = pa.concat_tables([t.cast(_HOURS_SCHEMA) for t in parts])
-    return table.sort_by([(k, "ascending") for k in ("role", "tier", "model", "provider", "start_ns")])
+    return table.sort_by([(k, "ascending") for k in (*_CALL_KEYS, "start_ns")])
 
 
 def _calls(store: Store, params: Mapping[str, Any]) -> list[Calls]:
     table = _hours(store, params)
     if table.num_rows == 0:
         return []
-    keys = list(zip(*(table[k].to_pylist() for k in ("role", "tier", "model", "provider"))))
+    keys = list(zip(*(table[k].to_pylist() for k in _CALL_KEYS)))
     bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
 
-    def fetch(role: str, tier: str, model: str, provider: str) -> Callable[[], pa.Table]:
-        one = {**params, "roles": [role], "tiers": [tier], "model": model, "provider": provider}
+    def fetch(role: str, tier: str, model: str, provider: str, service_tier: str,
+              processing: str) -> Callable[[], pa.Table]:
+        one = {**params, "roles": [role], "tiers": [tier], "model": model, "provider": provider,
+               "service_tiers": [service_tier], "processing_modes": [processing]}
         return lambda: store.query_arrow("misrouted_calls", one)
 
     return [Calls(*keys[a], table.slice(a, b - a), fetch(*keys[a])) for a, b in zip(bounds, bounds[1:])]
@@ -259,6 +268,7 @@ def _calls(store: Store, params: Mapping[str, Any]) -> list[Calls]:
 def _row(kind: str, c: Calls, found: dict[str, Any] | None, quality: Mapping[str, Any], reason: str,
          q: Mapping[str, Any], target_tier: str) -> dict[str, Any]:
     row: dict[str, Any] = {"kind": kind, "role": c.role, "tier": c.tier, "model": c.model, "provider": c.provider,
+                           "service_tier": c.service_tier, "processing": c.processing,
                            "calls": c.calls, "cost_usd": c.cost_usd}
     row.update(found or {"target_tier": target_tier, "target_model": None, "target_provider": None,
                          "repriced_calls": 0, "unpriced_calls": c.calls,

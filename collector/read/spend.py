@@ -22,6 +22,7 @@ from tierscope.collector.read.params import (
     trace_id_param,
 )
 from tierscope.collector.read.rows import group_row, jsonable, money, total_of
+from tierscope.collector.pricing.prices import unknown_service_tiers
 from tierscope.collector.store import rollup
 from tierscope.collector.store.clickhouse import Store
 from tierscope.errors import BadParameter
@@ -41,7 +42,10 @@ def spend_by(store: Store, params: Mapping[str, Any]) -> list[dict[str, Any]]:
 def spend(store: Store, q: Mapping[str, str], tenant: str) -> dict[str, Any]:
     by = parse_list("by", q.get("by") or "role", DIMENSIONS)
     rows = [group_row(r, by) for r in spend_by(store, {**scope(q, tenant), "by": by})]
-    return {"by": by, "rows": [jsonable(r) for r in rows], "total": jsonable(total_of(rows))}
+    body = {"by": by, "rows": [jsonable(r) for r in rows], "total": jsonable(total_of(rows))}
+    if "service_tier" in by:  # calls on a tier no price knows: priced at the default, shown, never dropped
+        body["unknown_service_tiers"] = unknown_service_tiers((r["service_tier"], r["spans"]) for r in rows)
+    return body
 
 
 def spend_timeseries(store: Store, q: Mapping[str, str], tenant: str) -> dict[str, Any]:

@@ -104,6 +104,7 @@ def create_app(collector: Collector) -> Starlette:
         return JSONResponse({
             "requests": c.requests, "spans_accepted": c.spans_accepted, "spans_rejected": c.spans_rejected,
             "spans_not_llm": c.spans_not_llm, "quality_accepted": c.quality_accepted,
+            "unknown_service_tiers": c.unknown_service_tiers,
             "spans_written": w.stats.spans_written, "inserts": w.stats.inserts,
             "failed_inserts": w.stats.failed_inserts, "pending_spans": w.pending_spans,
             "rejected_overload": w.stats.rejected_overload, "max_pending_seen": w.stats.max_pending_seen,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -15,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tierscope.collector.alerts.runner import AlertRunner
 from tierscope.collector.server.auth import DEFAULT_TENANT, Auth, check_bind, parse_tokens
 from tierscope.collector.ingest.normalize import Normalized, normalize
-from tierscope.collector.pricing.prices import Pricer, load_overrides
+from tierscope.collector.pricing.prices import Pricer, load_overrides, unknown_service_tiers
 from tierscope.collector.pricing.tiers import TierResolver
 from tierscope.collector.store.reconnect import ReconnectingStore, open_store
 from tierscope.collector.store.rollup import RollupRefresher
@@ -42,6 +43,7 @@ class Counters:
     quality_accepted: int = 0
     spans_rejected: int = 0
     spans_not_llm: int = 0
+    unknown_service_tiers: dict[str, int] = field(default_factory=dict)  # accepted spans, by value
     started_at: float = field(default_factory=time.time)
 
 
@@ -107,4 +109,6 @@ class Collector:
         c.quality_accepted += rows.quality_count
         c.spans_rejected += rows.rejected
         c.spans_not_llm += rows.non_llm
+        for tier, n in unknown_service_tiers(Counter(rows.spans["service_tier"]).items()).items():
+            c.unknown_service_tiers[tier] = c.unknown_service_tiers.get(tier, 0) + n
         return ExportResult(rows.span_count + rows.quality_count, rows.rejected, rows.message())

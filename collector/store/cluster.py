@@ -28,6 +28,9 @@ _CREATE_VIEW = re.compile(r"^CREATE\s+(?P<head>(?:OR\s+REPLACE\s+)?VIEW)\s+(?:IF
                           r"\s+(?P<rest>AS\s.*)$", re.IGNORECASE | re.DOTALL)
 _ENGINE = re.compile(r"ENGINE\s*=\s*(?P<engine>\w*MergeTree)\s*(?:\((?P<args>[^()]*)\))?", re.IGNORECASE)
 _ORDER_BY = re.compile(r"ORDER\s+BY\s+", re.IGNORECASE)
+# A migration that adds columns: applied to each local table (with its sort key change, if any) and
+# to the Distributed table over it, which must list the same columns.
+_ADD_COLUMNS = re.compile(r"^ALTER\s+TABLE\s+(?P<name>\w+)\s+(?P<rest>ADD\s+COLUMN\b.*)$", re.IGNORECASE | re.DOTALL)
 # Data moves of a single-node upgrade (0004 re-keys an existing llm_spans and backfills rollup
 # marks): a new cluster is created from the final schema of 0001 and has no data to move.
 _SINGLE_NODE = re.compile(r"^(?:DROP|ALTER|EXCHANGE|INSERT)\b|\bllm_spans_v4\b", re.IGNORECASE)
@@ -103,6 +106,25 @@ def _table(name: str, rest: str, cluster: str, db: str) -> list[str]:
     return [f"CREATE TABLE IF NOT EXISTS {db}.`{local}` ON CLUSTER {cluster}\n{body}", distributed]
 
 
+def _top_level_items(text: str) -> list[str]:
+    """`text` split at the commas outside parentheses."""
+    depth, item, items = 0, "", []
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            items.append(item.strip())
+            item = ""
+        else:
+            item += ch
+    return [*items, item.strip()]
+
+
+def _add_columns(name: str, actions: str, cluster: str, db: str) -> list[str]:
+    added = [a for a in _top_level_items(actions) if re.match(r"ADD\s+COLUMN\b", a, re.IGNORECASE)]
+    return [f"ALTER TABLE {db}.`{name}_local` ON CLUSTER {cluster}\n{actions.strip()}",
+            f"ALTER TABLE {db}.`{name}` ON CLUSTER {cluster}\n" + ",\n".join(added)]
+
+
 def _view(head: str, name: str, rest: str, names: set[str], cluster: str, db: str) -> str:
     # qualify the tables and views the view reads, so it means the same whatever the session database
     pattern = re.compile(r"\b(FROM|JOIN)\s+(" + "|".join(map(re.escape, sorted(names))) + r")\b", re.IGNORECASE)
@@ -118,6 +140,8 @@ def cluster_plan(cluster: str, database: str = "default") -> Iterator[tuple[int,
         for statement in split_statements(text):
             if match := _CREATE_TABLE.match(statement):
                 out += _table(match.group("name"), match.group("rest"), c, db)
+            elif match := _ADD_COLUMNS.match(statement):
+                out += _add_columns(match.group("name"), match.group("rest"), c, db)
             elif _CREATE_VIEW.match(statement):
                 raise ClusterSchemaError(f"migration {name} creates a view: views belong in sql/views")
             elif _SINGLE_NODE.search(statement):

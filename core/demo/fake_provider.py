@@ -29,6 +29,8 @@ Per-request control, by request header (``extra_headers=`` on both SDKs; see :fu
 ``x-fake-response-model: m``  the model the response says answered (default: the requested one).
 ``x-fake-stream-error: 2``    a streamed response fails with an error event after 2 text chunks.
 ``x-fake-latency-ms: 250``    wait that long before answering (a slow model, a timeout test).
+``x-fake-service-tier: flex`` the service tier that served the call: OpenAI's ``service_tier`` (on the
+                              response and every stream chunk), Anthropic's ``usage.service_tier``.
 
 Without headers, ``start_fake_provider(default_usage=FakeUsage(...))`` sets the usage for every
 request. ``fake.requests`` records what arrived (path, lower-cased headers, JSON body), the
@@ -75,6 +77,7 @@ REPLY_HEADER = "x-fake-reply"
 RESPONSE_MODEL_HEADER = "x-fake-response-model"
 STREAM_ERROR_HEADER = "x-fake-stream-error"
 LATENCY_HEADER = "x-fake-latency-ms"
+SERVICE_TIER_HEADER = "x-fake-service-tier"
 _PATHS = {"/v1/chat/completions": "chat", "/v1/responses": "responses", "/v1/messages": "messages"}
 
 
@@ -90,6 +93,7 @@ def fake_headers(
     response_model: str | None = None,
     stream_error_after: int | None = None,
     latency_ms: int | None = None,
+    service_tier: str | None = None,
 ) -> dict[str, str]:
     """The request headers that make the fake answer this way; pass them as ``extra_headers``.
 
@@ -111,6 +115,7 @@ def fake_headers(
         (RESPONSE_MODEL_HEADER, response_model),
         (STREAM_ERROR_HEADER, stream_error_after),
         (LATENCY_HEADER, latency_ms),
+        (SERVICE_TIER_HEADER, service_tier),
     ):
         if value is not None:
             headers[name] = str(value)
@@ -169,6 +174,7 @@ def _decide(api: str, headers: dict[str, str], body: dict[str, Any], default: Fa
         stream=bool(body.get("stream")),
         include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
         stream_error_after=None if after is None else int(after),
+        service_tier=headers.get(SERVICE_TIER_HEADER) or None,
     )
 
 

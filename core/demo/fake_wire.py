@@ -52,6 +52,7 @@ class Answer:
     stream: bool
     include_usage: bool
     stream_error_after: int | None
+    service_tier: str | None = None
 
 
 # --- Wire shapes -----------------------------------------------------------------------------------
@@ -86,7 +87,12 @@ def _responses_usage(u: FakeUsage) -> dict[str, Any]:
     }
 
 
-def _anthropic_usage(u: FakeUsage, output: int | None = None) -> dict[str, Any]:
+def _tiered(a: Answer, body: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI body with the ``service_tier`` that served it, when the answer names one."""
+    return body if a.service_tier is None else {**body, "service_tier": a.service_tier}
+
+
+def _anthropic_usage(u: FakeUsage, output: int | None = None, service_tier: str | None = None) -> dict[str, Any]:
     usage: dict[str, Any] = {
         "input_tokens": (u.input or 0) - u.cache_read - u.cache_write,  # Anthropic's excludes the cache
         "cache_read_input_tokens": u.cache_read,
@@ -95,11 +101,13 @@ def _anthropic_usage(u: FakeUsage, output: int | None = None) -> dict[str, Any]:
     }
     if u.reasoning:
         usage["output_tokens_details"] = {"thinking_tokens": u.reasoning}
+    if service_tier is not None:
+        usage["service_tier"] = service_tier
     return usage
 
 
 def _response_object(a: Answer, *, done: bool = True) -> dict[str, Any]:
-    return {
+    return _tiered(a, {
         "id": a.id,
         "object": "response",
         "created_at": a.created,
@@ -120,13 +128,13 @@ def _response_object(a: Answer, *, done: bool = True) -> dict[str, Any]:
         "parallel_tool_calls": True,
         "tool_choice": "auto",
         "tools": [],
-    }
+    })
 
 
 def wire_response(a: Answer) -> dict[str, Any]:
     """The non-streamed response body of ``a``'s API."""
     if a.api == "chat":
-        return {
+        return _tiered(a, {
             "id": a.id,
             "object": "chat.completion",
             "created": a.created,
@@ -140,7 +148,7 @@ def wire_response(a: Answer) -> dict[str, Any]:
                 }
             ],
             "usage": _chat_usage(a.usage),
-        }
+        })
     if a.api == "responses":
         return _response_object(a)
     return {
@@ -151,7 +159,7 @@ def wire_response(a: Answer) -> dict[str, Any]:
         "content": [{"type": "text", "text": a.reply}],
         "stop_reason": "end_turn",
         "stop_sequence": None,
-        "usage": _anthropic_usage(a.usage),
+        "usage": _anthropic_usage(a.usage, service_tier=a.service_tier),
     }
 
 
@@ -170,7 +178,7 @@ def chat_chunks(a: Answer) -> Iterator[Event]:
         }
         if a.include_usage:
             body["usage"] = None
-        return body
+        return _tiered(a, body)
 
     yield None, chunk({"role": "assistant", "content": ""})
     for i, word in enumerate(_words(a.reply)):
@@ -222,7 +230,8 @@ def response_events(a: Answer) -> Iterator[Event]:
 
 
 def anthropic_events(a: Answer) -> Iterator[Event]:
-    start = {**wire_response(a), "content": [], "stop_reason": None, "usage": _anthropic_usage(a.usage, output=1)}
+    start = {**wire_response(a), "content": [], "stop_reason": None,
+             "usage": _anthropic_usage(a.usage, output=1, service_tier=a.service_tier)}
     yield "message_start", {"type": "message_start", "message": start}
     yield (
         "content_block_start",

@@ -1,11 +1,14 @@
--- The calls that may be misrouted, summed per (role, tier, model, provider, hour): enough to reprice
--- them exactly on a target whose price is one linear price for all time (cost is linear in tokens),
+-- The calls that may be misrouted, summed per (role, tier, model, provider, service tier,
+-- processing, hour): enough to reprice
+-- them exactly on a target (at the service tier they ran on) whose price is one linear price for all time (cost is linear in tokens),
 -- far fewer rows than calls. Token sums are over the calls that have a price.
 SELECT
     role,
     tier,
     model,
     provider,
+    service_tier,
+    processing,
     toUnixTimestamp64Nano(toDateTime64(toStartOfHour(start_time), 9, 'UTC')) AS start_ns,
     count() AS calls,
     countIf(priced) AS priced_calls,
@@ -19,5 +22,5 @@ FROM v_spans_unscored(
     roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
     environments = {environments:Array(String)})
 WHERE has({tiers:Array(String)}, tier)
-GROUP BY role, tier, model, provider, start_ns
-ORDER BY role, tier, model, provider, start_ns
+GROUP BY role, tier, model, provider, service_tier, processing, start_ns
+ORDER BY role, tier, model, provider, service_tier, processing, start_ns

@@ -7,6 +7,8 @@ SELECT
     tier,
     model,
     provider,
+    service_tier,
+    processing,
     toUnixTimestamp64Nano(toDateTime64(hour, 9, 'UTC')) AS start_ns,
     sum(spans) AS calls,
     sum(spans - unpriced_spans) AS priced_calls,
@@ -21,5 +23,5 @@ FROM v_rollup(
     dirty = {dirty:Array(DateTime('UTC'))}, roles = {roles:Array(String)}, teams = {teams:Array(String)},
     services = {services:Array(String)}, environments = {environments:Array(String)})
 WHERE has({tiers:Array(String)}, tier)
-GROUP BY role, tier, model, provider, hour
+GROUP BY role, tier, model, provider, service_tier, processing, hour
 SETTINGS prefer_column_name_to_alias = 1

@@ -6,10 +6,13 @@
 -- (bench/results/experiments.md, "Soak RSS"). tests/integration/test_rollup.py checks every
 -- aggregate read from the rollup equals the same read from v_spans.
 INSERT INTO spend_hourly
+    (tenant, hour, role, tier, model, provider, team, feature, service, environment, service_tier, processing, spans,
+     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, unpriced_spans,
+     unpriced_tokens, failed_spans, quality_sum, quality_n, first_span, last_span, version)
 SELECT
     tenant,
     toStartOfHour(start_time) AS hour,
-    role, tier, model, provider, team, feature, service, environment,
+    role, tier, model, provider, team, feature, service, environment, service_tier, processing,
     count() AS spans,
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
@@ -19,6 +22,7 @@ SELECT
     ifNull(sum(cost_usd), toDecimal128(0, 18)) AS cost_usd,
     countIf(NOT priced) AS unpriced_spans,
     sumIf(input_tokens + output_tokens, NOT priced) AS unpriced_tokens,
+    countIf(status_code = 'ERROR') AS failed_spans,
     sum(ifNull(quality, 0)) AS quality_sum,
     count(quality) AS quality_n,
     min(start_time) AS first_span,
@@ -27,5 +31,5 @@ SELECT
 FROM v_spans_part(
     tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
     roles = [], teams = [], services = [], environments = [], parts = {parts:UInt64}, part = {part:UInt64})
-GROUP BY tenant, hour, role, tier, model, provider, team, feature, service, environment
+GROUP BY tenant, hour, role, tier, model, provider, team, feature, service, environment, service_tier, processing
 SETTINGS prefer_column_name_to_alias = 1, max_threads = 1

@@ -3,7 +3,7 @@
 -- (collector/store/rollup.py fill_batches). Duplicates are not removed: an estimate needs no FINAL.
 SELECT
     toStartOfHour(start_time) AS hour,
-    uniq(role, tier, model, provider, team, feature, service, environment) AS groups
+    uniq(role, tier, model, provider, team, feature, service, environment, service_tier, processing) AS groups
 FROM llm_spans
 WHERE tenant = {tenant:String}
   AND start_time >= {since:DateTime64(9, 'UTC')}

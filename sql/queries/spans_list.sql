@@ -3,7 +3,8 @@ SELECT
     trace_id, span_id, parent_span_id, name, start_time, end_time,
     dateDiff('millisecond', start_time, end_time) AS duration_ms,
     status_code, error_type, service, environment, role, tier, team, feature, operation, provider,
-    model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+    model, service_tier, processing, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+    reasoning_tokens,
     cost_usd, priced, price_source, quality, quality_from, router_propensity, escalated_from
 FROM v_spans(
     tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},

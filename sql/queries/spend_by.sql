@@ -9,6 +9,8 @@ SELECT
     if(has({by:Array(String)}, 'feature'), feature, '') AS g_feature,
     if(has({by:Array(String)}, 'service'), service, '') AS g_service,
     if(has({by:Array(String)}, 'environment'), environment, '') AS g_environment,
+    if(has({by:Array(String)}, 'service_tier'), service_tier, '') AS g_service_tier,
+    if(has({by:Array(String)}, 'processing'), processing, '') AS g_processing,
     count() AS spans,
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
@@ -18,6 +20,7 @@ SELECT
     ifNull(sum(cost_usd), toDecimal128(0, 18)) AS cost_usd,
     countIf(NOT priced) AS unpriced_spans,
     sumIf(input_tokens + output_tokens, NOT priced) AS unpriced_tokens,
+    countIf(status_code = 'ERROR') AS failed_spans,
     ifNull(sum(quality), 0) AS quality_sum,
     avg(quality) AS quality_mean,
     count(quality) AS quality_n
@@ -25,6 +28,7 @@ FROM v_spans(
     tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
     roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
     environments = {environments:Array(String)})
-GROUP BY g_role, g_tier, g_model, g_provider, g_team, g_feature, g_service, g_environment
-ORDER BY sum(cost_usd) DESC NULLS LAST, count() DESC, g_role, g_tier, g_model, g_provider, g_team, g_feature, g_service, g_environment
+GROUP BY g_role, g_tier, g_model, g_provider, g_team, g_feature, g_service, g_environment, g_service_tier, g_processing
+ORDER BY sum(cost_usd) DESC NULLS LAST, count() DESC, g_role, g_tier, g_model, g_provider, g_team, g_feature, g_service, g_environment, g_service_tier,
+    g_processing
 SETTINGS prefer_column_name_to_alias = 1

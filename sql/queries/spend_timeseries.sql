@@ -1,5 +1,5 @@
 -- Spend over time in {bucket} buckets ('hour', 'day', 'week' or 'month', in time zone {tz}), split by
--- one dimension {split} ('role', 'tier', 'model', 'team', 'provider', 'service' or '' for none) and
+-- one dimension {split} (any of tierscope.terms.DIMENSIONS, or '' for none) and
 -- optionally a second, {split2} (same choices; '' for none).
 SELECT
     multiIf({bucket:String} = 'hour', toStartOfHour(start_time, {tz:String}),
@@ -8,10 +8,14 @@ SELECT
             toDateTime(toStartOfMonth(start_time, {tz:String}), {tz:String})) AS bucket,
     multiIf({split:String} = 'role', role, {split:String} = 'tier', tier, {split:String} = 'model', model,
             {split:String} = 'team', team, {split:String} = 'provider', provider,
-            {split:String} = 'service', service, '') AS series,
+            {split:String} = 'service', service, {split:String} = 'feature', feature,
+            {split:String} = 'environment', environment, {split:String} = 'service_tier', service_tier,
+            {split:String} = 'processing', processing, '') AS series,
     multiIf({split2:String} = 'role', role, {split2:String} = 'tier', tier, {split2:String} = 'model', model,
             {split2:String} = 'team', team, {split2:String} = 'provider', provider,
-            {split2:String} = 'service', service, '') AS series2,
+            {split2:String} = 'service', service, {split2:String} = 'feature', feature,
+            {split2:String} = 'environment', environment, {split2:String} = 'service_tier', service_tier,
+            {split2:String} = 'processing', processing, '') AS series2,
     count() AS spans,
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,

@@ -85,8 +85,21 @@ def test_every_view_of_sql_views_is_created_on_the_cluster_after_the_tables_in_o
     created = [m.group(1) for s in statements if (m := re.match(r"CREATE OR REPLACE VIEW `ts`\.`(\w+)` ON CLUSTER", s))]
     assert created == list(VIEWS)  # each once, in creation order
     first = statements.index(cluster_views("prod", "ts")[0])
-    assert all(s.startswith("CREATE TABLE") for s in statements[1:first])
+    assert all(s.startswith(("CREATE TABLE", "ALTER TABLE")) for s in statements[1:first])
     assert statements[first:] == cluster_views("prod", "ts")
+
+
+def test_added_columns_reach_the_local_and_the_distributed_table(store):
+    """Migration 0011 adds service_tier/processing: on a cluster to each replicated local table
+    (with the rollup's sort key change) and to the Distributed table (columns only)."""
+    plan = {v: s for v, _, s in cluster_plan("prod", "ts")}
+    local, distributed, rollup_local, rollup = (formatted(store, s) for s in plan[11])
+    for text, table in ((local, "llm_spans_local"), (distributed, "llm_spans"),
+                        (rollup_local, "spend_hourly_local"), (rollup, "spend_hourly")):
+        assert text.startswith(f"ALTER TABLE ts.{table} ON CLUSTER prod")
+        assert "ADD COLUMN IF NOT EXISTS `service_tier` LowCardinality(String)" in text
+        assert "ADD COLUMN IF NOT EXISTS `processing` LowCardinality(String)" in text
+    assert "MODIFY ORDER BY" in rollup_local and "MODIFY ORDER BY" not in rollup
 
 
 def test_each_cluster_view_is_its_file_with_names_qualified(store):

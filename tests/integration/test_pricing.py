@@ -10,7 +10,7 @@ from decimal import Decimal
 import numpy as np
 from genai_prices import Usage, calc_price
 
-from tierscope.collector.pricing.prices import Pricer, load_overrides
+from tierscope.collector.pricing.prices import Pricer, load_overrides, price_context
 from tierscope.collector.pricing.reprice import reprice_store
 from tierscope.collector.store.clickhouse import Store
 from tierscope.settings import Settings
@@ -50,6 +50,43 @@ def test_bulk_prices_equal_calc_price_exactly_including_tiers_and_time_of_day():
             expected = None
         assert cost == expected, row
     assert priced.priced.sum() == sum(1 for r in rows if r[0] != "nope-model")
+
+
+VARIANT_MODELS = [("gpt-5", "openai"), ("gpt-4o", "openai"), ("gpt-5-mini", "openai"), ("o3", "openai"),
+                  ("claude-sonnet-4-5", "anthropic"), ("gemini-2.5-pro", "google"), ("nope-model", "openai")]
+TIERS = ["", "default", "priority", "flex", "fast", "auto", "unheard-of"]
+
+
+def test_bulk_prices_equal_calc_price_with_service_tiers_and_batch():
+    """Random spans on models with price variants, over the dates the variants start, each with a
+    random service tier and processing: the bulk price is calc_price's with the same price_context."""
+    rng = random.Random(16)
+    rows, tiers, processing = [], [], []
+    for _ in range(3000):
+        model, provider = rng.choice(VARIANT_MODELS)
+        inp = rng.choice([rng.randint(0, 400_000), 200_001])
+        cr = rng.randint(0, inp // 2)
+        cw = rng.randint(0, (inp - cr) // 3)
+        ts = datetime(2026, 10, 1, tzinfo=UTC) + timedelta(minutes=rng.randint(0, 60 * 24 * 30))
+        rows.append((model, provider, ts, inp, rng.randint(0, 9000), cr, cw))
+        tiers.append(rng.choice(TIERS))
+        processing.append(rng.choice(["", "batch"]))
+    m, p, ts, inp, out, cr, cw = zip(*rows)
+    priced = Pricer().price(list(m), list(p), np.array([int(t.timestamp() * 1e9) for t in ts]), np.array(inp),
+                            np.array(out), np.array(cr), np.array(cw), tiers, processing)
+    variants = 0
+    for row, tier, mode, cost in zip(rows, tiers, processing, priced.cost_usd.to_pylist()):
+        model, provider, ts, inp, out, cr, cw = row
+        usage = Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=cr, cache_write_tokens=cw)
+        try:
+            expected = calc_price(usage, model_ref=model, provider_id=provider, genai_request_timestamp=ts,
+                                  price_context=price_context(tier, mode)).total_price
+            variants += expected != calc_price(usage, model_ref=model, provider_id=provider,
+                                               genai_request_timestamp=ts).total_price
+        except LookupError:
+            expected = None
+        assert cost == expected, (row, tier, mode)
+    assert variants > 500  # the tiers really changed many prices
 
 
 def test_overrides_win_and_apply_from_their_date(tmp_path):
