@@ -10,6 +10,7 @@ import streamlit as st
 from tierscope import clock
 from tierscope.dashboard import filters
 from tierscope.dashboard.data import fetch, nothing_in_scope
+from tierscope.dashboard.month_budgets import budgets_section
 from tierscope.dashboard.month_frames import month_csv, month_display, month_lines, month_options, month_parquet
 from tierscope.dashboard.transforms import count_text, dec, money_text, share_text
 
@@ -70,3 +71,5 @@ parquet_col.download_button("Download Parquet", month_parquet(lines, month, tz),
                             "application/vnd.apache.parquet", on_click="ignore", key="month_parquet",
                             icon=":material/download:")
 st.caption(f"{close['since']} to {close['until']} (UTC instants). Money in exports is exact to the 18th decimal.")
+
+budgets_section(month)
