@@ -11,6 +11,7 @@ from tierscope import clock
 from tierscope.dashboard import filters
 from tierscope.dashboard.data import fetch, nothing_in_scope
 from tierscope.dashboard.month_budgets import budgets_section
+from tierscope.dashboard.month_reconcile import reconcile_section
 from tierscope.dashboard.month_frames import month_csv, month_display, month_lines, month_options, month_parquet
 from tierscope.dashboard.transforms import count_text, dec, money_text, share_text
 
@@ -73,3 +74,4 @@ parquet_col.download_button("Download Parquet", month_parquet(lines, month, tz),
 st.caption(f"{close['since']} to {close['until']} (UTC instants). Money in exports is exact to the 18th decimal.")
 
 budgets_section(month)
+reconcile_section(month, tz)

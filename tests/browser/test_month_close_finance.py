@@ -1,6 +1,7 @@
-"""The Budgets section of Month close in a real browser (Playwright, Debian's chromium) against a
-real collector with a pinned "now": set a budget in the form, read budget, actual, forecast and the
-unpriced calls in the table (equal to the API's), remove it."""
+"""Month close's Budgets and Reconcile sections in a real browser (Playwright, Debian's chromium)
+against a real collector with a pinned "now": set a budget in the form, read budget, actual and
+forecast in the table (equal to the API's), remove it; upload a CSV invoice and read the
+reconciliation, largest difference first."""
 
 from __future__ import annotations
 
@@ -60,3 +61,21 @@ def test_set_a_budget_and_read_budget_actual_and_forecast(page, collector):
         expect(table.get_by_text(text).first).to_be_attached()
     page.get_by_role("button", name="Remove budget").click()
     expect(page.get_by_text("No budgets yet.", exact=False)).to_be_visible(timeout=WAIT_MS)
+
+
+def test_reconcile_an_uploaded_invoice(page, collector, tmp_path):
+    bill = tmp_path / "bill.csv"
+    bill.write_text("date,provider,model,amount_usd\n2026-12-01,openai,gpt-4o-2024-08-06,150\n"
+                    "2026-12-02,anthropic,claude-3-opus,2\n")
+    page.goto(f"{collector.dashboard_url}/month-close")
+    expect(page.get_by_role("heading", name="Reconcile", exact=True)).to_be_visible(timeout=WAIT_MS)
+    settle(page)
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(bill))
+    table = page.get_by_test_id("stDataFrame").filter(has_text="claude-3-opus")
+    expect(table).to_be_attached(timeout=WAIT_MS)
+    for text in ("gpt-4o-2024-08-06", "$150.00", "$109.00", "$41.00", "$2.00"):
+        expect(table.get_by_text(text).first).to_be_attached()
+    coverage = page.get_by_test_id("stMetric").filter(has=page.get_by_text("Coverage", exact=True))
+    expect(coverage.get_by_test_id("stMetricValue")).to_have_text("71.7%")  # 109 / 152
+    first = table.locator('td[aria-colindex="2"]').first  # largest difference first
+    expect(first).to_have_text("gpt-4o-2024-08-06")
