@@ -23,7 +23,10 @@ from tierscope.errors import BadParameter, Unauthorized
 
 
 def list_budgets(store: Store, q: Mapping[str, str], tenant: str) -> dict[str, Any]:
-    """Every budget's status for `month` (default: the month now is in, in each budget's zone)."""
+    """Every budget's status for `month` (default: the month now is in, in each budget's zone):
+    spent_usd to now, forecast_usd (the run rate: spend so far x month length / time elapsed) and
+    forecast_low_usd/high_usd (a 90% interval from the spread of the month's complete days; null
+    before two have passed; see collector.alerts.budgets), unpriced_spans beside, and the notices."""
     month = q.get("month") or None
     if month:
         month_bounds(month, "UTC")  # a malformed month is a 400 here, not per budget
