@@ -51,7 +51,7 @@ def budget_from_row(row: dict[str, Any]) -> Budget:
 
 
 def budgets(store: Store, tenant: str) -> list[Budget]:
-    """The tenant's budgets ('' for every tenant's, as (tenant, budget) rows use `all_budgets`)."""
+    """The tenant's budgets, removed ones left out."""
     return [budget_from_row(r) for r in store.query("budgets", {"tenant": tenant})]
 
 

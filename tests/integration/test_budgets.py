@@ -14,7 +14,7 @@ import pytest
 
 from ledger import Span, insert, new_store, utc
 from test_alerts import Receiver
-from tierscope.collector.alerts.budget_runs import budget_status, claim, evaluate, save_budget
+from tierscope.collector.alerts.budget_runs import budget_status, budgets, claim, evaluate, save_budget
 from tierscope.collector.alerts.budgets import Budget, Notice
 from tierscope.collector.alerts.runner import AlertRunner, Notifier
 from tierscope.collector.store.clickhouse import Store
@@ -132,3 +132,12 @@ def test_spend_forecast_and_interval_are_exact(tmp_path):
 def test_a_bad_budget_is_one_clear_error(body, error):
     with pytest.raises(BadParameter, match=error):
         Budget.from_dict(body)
+
+
+def test_budgets_and_their_spend_are_per_tenant(tmp_path, hook):
+    store = new_store(tmp_path / "s", [Span("2026-12-05T10:00", "90"), Span("2026-12-05T11:00", "5", tenant="acme")])
+    save_budget(store, "acme", Budget("team", "search", Decimal(10), (50,), (hook,)))
+    assert budgets(store, "default") == [] and [b.budget_id for b in budgets(store, "acme")] == ["team:search"]
+    sent = evaluate(store, Notifier(backoff=0.01), utc("2026-12-31T23:00"))
+    assert [(p["tenant"], p["threshold"], p["budget"]["spent_usd"]) for p in sent] == [("acme", 50, "5")]
+    store.close()
