@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from tierscope.dashboard.transforms import count_text, dec, label, money_text, spend_text
 from tierscope.terms import decimal_text
 
-MONEY = ("cost_usd", "previous_cost_usd", "change_usd")
+MONEY = ("cost_usd", "previous_to_date_cost_usd", "change_to_date_usd", "previous_cost_usd", "change_usd")
 COUNTS = ("spans", "input_tokens", "output_tokens", "unpriced_spans")
 _DECIMAL = pa.decimal128(38, 18)
 
@@ -33,7 +33,9 @@ def month_lines(close: Mapping[str, Any]) -> list[dict[str, Any]]:
         out: dict[str, Any] = {"row_type": kind, **{d: names.get(d, "") for d in by}}
         out.update({k: int(source.get(k, 0)) for k in COUNTS})
         cost, previous = dec(source["cost_usd"]), dec(source.get("previous_cost_usd"))
-        out.update(cost_usd=cost, previous_cost_usd=previous, change_usd=cost - previous)
+        to_date = dec(source.get("previous_to_date_cost_usd", source.get("previous_cost_usd")))
+        out.update(cost_usd=cost, previous_to_date_cost_usd=to_date, change_to_date_usd=cost - to_date,
+                   previous_cost_usd=previous, change_usd=cost - previous)
         return out
 
     lines = []
@@ -55,8 +57,10 @@ def month_display(lines: list[dict[str, Any]], by: list[str]) -> pd.DataFrame:
             names[by[0].capitalize()] = "Grand total"
         records.append({**names, "Calls": count_text(x["spans"]),
                         "Tokens": count_text(x["input_tokens"] + x["output_tokens"]),
-                        "Spend": spend_text(x), "Previous month": money_text(x["previous_cost_usd"]),
-                        "Change": money_text(x["change_usd"]), "Unpriced calls": count_text(x["unpriced_spans"])})
+                        "Spend": spend_text(x), "Previous month, same days": money_text(x["previous_to_date_cost_usd"]),
+                        "Change": money_text(x["change_to_date_usd"]),
+                        "Previous month, full": money_text(x["previous_cost_usd"]),
+                        "Unpriced calls": count_text(x["unpriced_spans"])})
     return pd.DataFrame(records)
 
 

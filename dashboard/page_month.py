@@ -10,6 +10,8 @@ import streamlit as st
 from tierscope import clock
 from tierscope.dashboard import filters
 from tierscope.dashboard.data import fetch, nothing_in_scope
+from tierscope.dashboard.month_budgets import budgets_section
+from tierscope.dashboard.month_reconcile import reconcile_section
 from tierscope.dashboard.month_frames import month_csv, month_display, month_lines, month_options, month_parquet
 from tierscope.dashboard.transforms import count_text, dec, money_text, share_text
 
@@ -40,14 +42,20 @@ if not total["spans"]:
 
 a, b, c, d = st.columns(4)
 a.metric("Total", money_text(total["cost_usd"]), help=f"Exact: ${total['cost_usd']}")
-previous = dec(total["previous_cost_usd"])
-change = dec(total["change_usd"])
+previous, full = dec(total["previous_to_date_cost_usd"]), dec(total["previous_cost_usd"])
+change = dec(total["change_to_date_usd"])
+compared = close["previous_to_date"]
 b.metric("vs previous month", money_text(change), delta=(f"{change / previous:+.1%}" if previous else None),
-         delta_color="inverse", help=f"Previous month: {money_text(previous)}")
+         delta_color="inverse",
+         help=f"Like for like: {close['previous_month']} up to the same day and time ({compared['since']} to "
+              f"{compared['until']}): {money_text(previous)}. The whole of {close['previous_month']}: "
+              f"{money_text(full)}.")
 c.metric("Run-rate forecast" if not close["complete"] else "Closed at", money_text(close["forecast_usd"]),
          help="Spend so far scaled to the whole month" if not close["complete"] else "The month is over")
 d.metric("Share unpriced", share_text(close["share_unpriced"]),
          help=f"{count_text(total['unpriced_spans'])} of {count_text(total['spans'])} calls have no known price")
+st.caption(f"vs {close['previous_month']} to the same day and time: {money_text(previous)} · "
+           f"{close['previous_month']} in full: {money_text(full)}")
 if total["unpriced_spans"]:
     st.warning(f"{count_text(total['unpriced_spans'])} calls ({count_text(total['unpriced_tokens'])} tokens) "
                "are unpriced and not in these totals.", icon=":material/money_off:")
@@ -64,3 +72,6 @@ parquet_col.download_button("Download Parquet", month_parquet(lines, month, tz),
                             "application/vnd.apache.parquet", on_click="ignore", key="month_parquet",
                             icon=":material/download:")
 st.caption(f"{close['since']} to {close['until']} (UTC instants). Money in exports is exact to the 18th decimal.")
+
+budgets_section(month)
+reconcile_section(month, tz)

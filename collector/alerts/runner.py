@@ -20,6 +20,7 @@ import httpx
 import pyarrow as pa
 
 from tierscope import clock
+from tierscope.collector.alerts import budget_runs
 from tierscope.collector.alerts.rules import PASS_THRESHOLD, AlertRule, Observation, check, message, transitions
 from tierscope.collector.store.clickhouse import Store
 
@@ -151,6 +152,14 @@ class AlertRunner:
                 self.evaluate_once()
             except Exception as exc:  # keep evaluating; say why this round failed
                 log.warning("alert evaluation failed: %s", str(exc).splitlines()[0][:200])
+            try:
+                self.evaluate_budgets()
+            except Exception as exc:
+                log.warning("budget evaluation failed: %s", str(exc).splitlines()[0][:200])
+
+    def evaluate_budgets(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Monthly budgets, in the same loop: each notice owed is sent once (collector.alerts.budget_runs)."""
+        return budget_runs.evaluate(self.store, self.notifier, now)
 
     def _load_state(self) -> dict[tuple[str, str, str], str]:
         if self._state is None:

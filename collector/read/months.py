@@ -1,6 +1,12 @@
 """Finance's month close: month x team x role x model with subtotals and a grand total that
 reconcile exactly (Decimal), month-over-month change, run-rate forecast and share unpriced.
 
+"vs previous month" is like-for-like: an open month's spend so far is compared with the previous
+month up to the same day-of-month and wall-clock time in the chosen time zone (2 December 10:00 ->
+1 November 00:00 to 2 November 10:00), clipped to the previous month's end (31 March 12:00 -> all of
+February). The full previous month is reported beside it. A closed month compares with the whole
+previous month.
+
 Month boundaries are midnight on the 1st in the chosen time zone (UTC by default): a span at
 23:59:59.999 on the last day belongs to that month, one at 00:00:00.000 to the next.
 """
@@ -42,6 +48,26 @@ def previous_month(month: str) -> str:
     return f"{year - 1}-12" if mon == 1 else f"{year}-{mon - 1:02d}"
 
 
+def previous_to_date(month: str, tz: str, now: datetime) -> tuple[datetime, datetime]:
+    """[start, cut) of the month before `month` that matches the part of `month` elapsed at `now`:
+    the same day-of-month and wall-clock time in `tz`, clipped to the previous month's end (and the
+    whole previous month once `month` is over, nothing of it before `month` starts)."""
+    since, until = month_bounds(month, tz)
+    p_since, p_until = month_bounds(previous_month(month), tz)
+    if now >= until:
+        return p_since, p_until
+    if now <= since:
+        return p_since, p_since
+    local = now.astimezone(ZoneInfo(tz))
+    start = p_since.astimezone(ZoneInfo(tz))
+    last_day = (p_until.astimezone(ZoneInfo(tz)) - timedelta(days=1)).day
+    if local.day > last_day:
+        return p_since, p_until
+    cut = datetime(start.year, start.month, local.day, local.hour, local.minute, local.second,
+                   local.microsecond, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+    return p_since, min(max(cut, p_since), p_until)
+
+
 def run_rate(spend: Decimal, since: datetime, until: datetime, now: datetime) -> Decimal:
     """The forecast for the month [since, until) at `now`: its spend so far x month length / time
     elapsed, to the micro-dollar, while the month is open; the spend itself before or after it.
@@ -52,46 +78,66 @@ def run_rate(spend: Decimal, since: datetime, until: datetime, now: datetime) ->
     return (spend * length / elapsed).quantize(Decimal("0.000001"))
 
 
-def _grouped(store: Store, tenant: str, month: str, by: list[str], tz: str, q: Mapping[str, str]) -> list[dict]:
-    since, until = month_bounds(month, tz)
+def _grouped(store: Store, tenant: str, bounds: tuple[datetime, datetime], by: list[str],
+             q: Mapping[str, str]) -> list[dict]:
+    since, until = bounds
+    if since >= until:
+        return []
     params = {**scope({k: v for k, v in q.items() if k not in ("since", "until")}, tenant),
               "since": since, "until": until, "by": by}
     return [group_row(r, by) for r in spend_by(store, params)]
 
 
-def month_close(store: Store, tenant: str, month: str, by: list[str], tz: str,
-                scope_filters: Mapping[str, str], now: datetime | None = None) -> dict[str, Any]:
-    if not by:
-        by = ["team"]
-    rows = _grouped(store, tenant, month, by, tz, scope_filters)
-    before = {tuple(r[k] for k in by): r["cost_usd"]
-              for r in _grouped(store, tenant, previous_month(month), by, tz, scope_filters)}
-    for r in rows:
-        prev = before.get(tuple(r[k] for k in by), Decimal(0))
-        r["previous_cost_usd"] = prev
-        r["change_usd"] = r["cost_usd"] - prev
-    rows.sort(key=lambda r: tuple(r[k] for k in by))
+def _keyed(rows: list[dict], by: list[str]) -> dict[tuple, Decimal]:
+    return {tuple(r[k] for k in by): r["cost_usd"] for r in rows}
 
+
+def _compare(part: dict[str, Any], previous: Decimal, to_date: Decimal) -> None:
+    """Set the full previous month, its like-for-like part, and the change against each."""
+    part["previous_cost_usd"], part["change_usd"] = previous, part["cost_usd"] - previous
+    part["previous_to_date_cost_usd"], part["change_to_date_usd"] = to_date, part["cost_usd"] - to_date
+
+
+def _subtotals(rows: list[dict], first: str) -> list[dict]:
     subtotals = []
-    first = by[0]
     for value in dict.fromkeys(r[first] for r in rows):
         part = [r for r in rows if r[first] == value]
         sub = total_of(part)
         sub[first] = value
-        sub["previous_cost_usd"] = sum((r["previous_cost_usd"] for r in part), Decimal(0))
-        sub["change_usd"] = sub["cost_usd"] - sub["previous_cost_usd"]
+        _compare(sub, sum((r["previous_cost_usd"] for r in part), Decimal(0)),
+                 sum((r["previous_to_date_cost_usd"] for r in part), Decimal(0)))
         subtotals.append(sub)
+    return subtotals
 
-    total = total_of(rows)
-    total["previous_cost_usd"] = sum(before.values(), Decimal(0))
-    total["change_usd"] = total["cost_usd"] - total["previous_cost_usd"]
-    since, until = month_bounds(month, tz)
+
+def month_close(store: Store, tenant: str, month: str, by: list[str], tz: str,
+                scope_filters: Mapping[str, str], now: datetime | None = None) -> dict[str, Any]:
+    """The month's close at `now` (the clock's by default). `previous_cost_usd` is the whole previous
+    month; `previous_to_date_cost_usd` the previous month up to the same day-of-month and wall-clock
+    time in `tz`, clipped to its end (see `previous_to_date`); `change_usd` and `change_to_date_usd`
+    compare with each. Money is exact (Decimal strings)."""
+    by = by or ["team"]
     now = now or clock.now()
+    since, until = month_bounds(month, tz)
+    p_since, p_cut = previous_to_date(month, tz, now)
+    rows = _grouped(store, tenant, (since, until), by, scope_filters)
+    before = _keyed(_grouped(store, tenant, month_bounds(previous_month(month), tz), by, scope_filters), by)
+    before_to_date = (before if p_cut == month_bounds(previous_month(month), tz)[1]
+                      else _keyed(_grouped(store, tenant, (p_since, p_cut), by, scope_filters), by))
+    for r in rows:
+        key = tuple(r[k] for k in by)
+        _compare(r, before.get(key, Decimal(0)), before_to_date.get(key, Decimal(0)))
+    rows.sort(key=lambda r: tuple(r[k] for k in by))
+    subtotals = _subtotals(rows, by[0])
+    total = total_of(rows)
+    _compare(total, sum(before.values(), Decimal(0)), sum(before_to_date.values(), Decimal(0)))
     forecast = run_rate(total["cost_usd"], since, until, now)
     share_unpriced = total["unpriced_spans"] / total["spans"] if total["spans"] else 0.0
     return {
         "month": month, "tz": tz, "by": by,
         "since": since.isoformat(), "until": until.isoformat(),
+        "previous_month": previous_month(month),
+        "previous_to_date": {"since": p_since.isoformat(), "until": p_cut.isoformat()},
         "rows": [jsonable(r) for r in rows],
         "subtotals": [jsonable(s) for s in subtotals],
         "total": jsonable(total),

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tierscope.collector.alerts import api as alerts_api
+from tierscope.collector.alerts import api as alerts_api, budget_api
 from tierscope.collector.alerts.api import list_alerts
 from tierscope.collector.pricing.reprice import reprice_store
 from tierscope.collector.read import api
@@ -193,6 +193,7 @@ def create_app(collector: Collector) -> Starlette:
         Route("/api/v1/traces/{trace_id}", read("spans"), methods=["GET"]),
     ]
     routes += [Route(f"/api/v1/{name}", read(name), methods=["GET"]) for name in handlers]
+    routes += budget_api.routes(collector)
     return Starlette(routes=routes, exception_handlers={StoreUnavailable: _store_unavailable,
                                                         OperationalError: _store_unavailable})
 

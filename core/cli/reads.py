@@ -40,14 +40,20 @@ def spend(by_text: str, since: str | None, until: str | None, role: tuple[str, .
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.option("--api", help="Collector URL [env TIERSCOPE_API].")
 def month(month: str, by_text: str, tz: str, fmt: str, api: str | None) -> None:
-    """Month close: MONTH (YYYY-MM) by team, role and model, with a grand total that reconciles."""
+    """Month close: MONTH (YYYY-MM) by team, role and model, with a grand total that reconciles.
+
+    previous_to_date_cost_usd is the previous month up to the same day-of-month and time (clipped to
+    its end), change_to_date_usd the change against it; previous_cost_usd is the whole previous month."""
     by = _by(by_text)
     body = _read(api, "month", month=month, by=by, tz=tz)
-    columns = [*by, "spans", "input_tokens", "output_tokens", "cost_usd", "previous_cost_usd", "change_usd",
-               "unpriced_spans"]
+    columns = [*by, "spans", "input_tokens", "output_tokens", "cost_usd", "previous_to_date_cost_usd",
+               "change_to_date_usd", "previous_cost_usd", "unpriced_spans"]
     if fmt == "table":
+        total, compared = body["total"], body["previous_to_date"]
         click.echo(f"{month} ({tz}), forecast ${body['forecast_usd']}, "
-                   f"{body['share_unpriced']:.1%} of spans unpriced", err=True)
+                   f"{body['share_unpriced']:.1%} of spans unpriced; vs {body['previous_month']} to the same "
+                   f"day and time ({compared['since']} to {compared['until']}): ${total['change_to_date_usd']}, "
+                   f"{body['previous_month']} in full ${total['previous_cost_usd']}", err=True)
     _emit(body["rows"], body["total"], fmt, columns, body)
 
 
