@@ -117,7 +117,7 @@ def create_app(collector: Collector) -> Starlette:
 
     settings = collector.settings
     handlers = {**api.endpoints(settings.policy_file, settings.prices_file), "alerts": list_alerts,
-                "recommend": partial(recommend, policy_file=settings.policy_file)}
+                "recommend": partial(recommend, policy_file=settings.policy_file, prices_file=settings.prices_file)}
 
     def read(name: str):
         handler = handlers[name]
