@@ -89,3 +89,27 @@ if canaries:
 st.download_button("Download policy (YAML)", body["yaml"], file_name="routing-policy.recommended.yaml", key="policy_yaml")
 with st.expander("YAML"):
     st.code(body["yaml"], language="yaml")
+
+st.subheader("Published versions")
+published = fetch("policy/versions", "the published policy versions")
+if not published["versions"]:
+    st.info("No version published yet: `tierscope policy publish routing-policy.recommended.yaml`, then "
+            "routers follow it with `Router(policy_url=\".../api/v1/policy\")`.")
+else:
+    a, b = st.columns(2)
+    a.metric("Live version", published["live"] or "—")
+    b.metric("Canary", published["canary"] or "none")
+    for action in published["actions"]:
+        st.warning(f"Just now: {action['action'].replace('_', ' ')} — {action['reason']}")
+    if published["evidence"]:
+        st.dataframe(pd.DataFrame([{
+            "role": role, "previous": e["previous_model"], "canary": e["model"], "state": e["state"],
+            "graded": f"{e['graded_calls_so_far']} / {e['graded_calls_needed']}", "quality": e["quality"],
+            "lower bound": e["quality_low"], "floor": e["floor"],
+        } for role, e in published["evidence"].items()]), hide_index=True, width="stretch", key="policy_canary_evidence")
+    st.dataframe(pd.DataFrame([{
+        "version": v["version"], "status": v["status"], "why": v["reason"], "state because": v["status_reason"],
+        "source": v["source"], "published": v["created_at"][:19], "canary share": v["canary_share"] or None,
+        "changed": ", ".join(v["changed_roles"]),
+        "routes": ", ".join(f"{role} → {model}" for role, model in sorted(v["routes"].items())),
+    } for v in published["versions"]]), hide_index=True, width="stretch", key="policy_versions")

@@ -21,6 +21,7 @@ from tierscope.collector.alerts.api import list_alerts
 from tierscope.collector.pricing.reprice import reprice_store
 from tierscope.collector.read import api
 from tierscope.collector.recommender.api import recommend
+from tierscope.collector.recommender.publish import policy_routes
 from tierscope.errors import RuleError
 from tierscope.collector.ingest.decode import MAX_BODY_BYTES, BadRequest, TooLarge, decode_body
 from tierscope.collector.server.auth import Unauthorized
@@ -191,7 +192,7 @@ def create_app(collector: Collector) -> Starlette:
         Route("/api/v1/stats", stats, methods=["GET"]),
         Route("/api/v1/traces/{trace_id}", read("spans"), methods=["GET"]),
     ]
-    routes += [Route(f"/api/v1/{name}", read(name), methods=["GET"]) for name in handlers]
+    routes += [Route(f"/api/v1/{name}", read(name), methods=["GET"]) for name in handlers] + policy_routes(collector)
     return Starlette(routes=routes, exception_handlers={StoreUnavailable: _store_unavailable,
                                                         OperationalError: _store_unavailable})
 

@@ -4,7 +4,7 @@ each a thin shell over a library function (sqlite-utils style). `main` is the en
 
 from __future__ import annotations
 
-from tierscope.cli import alerts, export, import_otel, reads, replay, server, store  # noqa: F401  (registers the commands)
+from tierscope.cli import alerts, export, import_otel, policy, reads, replay, server, store  # noqa: F401  (registers the commands)
 from tierscope.cli.app import main
 
 __all__ = ["main"]

@@ -419,5 +419,7 @@ def test_no_router_spans_or_no_support_says_so(tmp_path, monkeypatch):
     assert unsupported["unknown_roles"] == ["worker"] and unsupported["routes"][0]["canary"]["model"] == "gpt-4o-mini"
     assert [i.value for i in page.info] == [
         "Unknown yet whether a cheaper model would do for: `worker`. A canary per role finds out (below).",
-        "No router-logged calls on the recommended models yet. Not covered: `worker`"]
+        "No router-logged calls on the recommended models yet. Not covered: `worker`",
+        'No version published yet: `tierscope policy publish routing-policy.recommended.yaml`, then routers follow '
+        'it with `Router(policy_url=".../api/v1/policy")`.']
     assert page.dataframe[1].value["canary"].tolist() == ["gpt-4o-mini"]
