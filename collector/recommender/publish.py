@@ -6,12 +6,14 @@
 - a firing quality alert paired to a route the canary (or the live version) changed -- the rule's
   (role, model) is that route -- rolls it back at once, and the rule's webhooks say so;
 - a canary whose graded calls on every changed role decide (``recommender.canary.plan`` since the
-  canary started: lower bound over the floor) is promoted; one whose quality does not hold (upper
-  bound under the floor) is rolled back.
+  canary started: lower bound over the floor), and whose off-policy (IPS) quality estimate from the
+  router-logged calls does not contradict the floor (its upper bound reaches it), is promoted; one
+  whose quality does not hold (upper bound under the floor) is rolled back.
 
 ``policy_routes`` are the HTTP endpoints: ``GET /api/v1/policy`` (the served document, with an
 ETag; ``If-None-Match`` gets 304), ``GET /api/v1/policy/versions`` and ``POST /api/v1/policy``
-(publish), ``/api/v1/policy/promote`` and ``/api/v1/policy/rollback``.
+(publish), ``/api/v1/policy/promote``, ``/api/v1/policy/rollback`` and
+``/api/v1/policy/recommendation`` (publish the recommendation if it clears the guards).
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ from starlette.routing import Route
 
 from tierscope import clock
 from tierscope.collector.alerts.api import list_alerts
+from tierscope.collector.offpolicy.api import offpolicy_report
+from tierscope.collector.read.params import scope
 from tierscope.collector.recommender import versions as v
-from tierscope.collector.recommender.api import arm_stats
+from tierscope.collector.recommender.api import arm_stats, recommend
 from tierscope.collector.recommender.canary import Candidate, Incumbent, plan
 from tierscope.collector.recommender.policy_file import load_policy
+from tierscope.collector.recommender.types import BanditConfig
 from tierscope.collector.store.clickhouse import Store
 from tierscope.errors import PolicyError
 from tierscope.terms import DEFAULT_QUALITY_TARGET
@@ -84,6 +89,12 @@ def canary_evidence(store: Store, tenant: str, canary: v.PolicyVersion, live: v.
                               seen.cost_per_call_usd if seen else None,
                               seen.n_quality if seen else 0, seen.quality_sum if seen else 0.0)
         out[role] = {**plan(candidate, current, floor), "previous_model": before}
+    routes = {**(v.routes_of(live.document) if live else {}), **v.routes_of(canary.document)}
+    offpolicy = offpolicy_report(store, scope(window, tenant), routes)
+    for role, e in out.items():
+        quality = (offpolicy.get("roles") or {}).get(role, {}).get("quality") if offpolicy["status"] == "ok" else None
+        e["offpolicy_quality"] = quality
+        e["offpolicy_agrees"] = quality is None or quality["high"] >= e["floor"]
     return out
 
 
@@ -91,10 +102,11 @@ def _judge_canary(store: Store, tenant: str, canary: v.PolicyVersion, live: v.Po
                   policy_file: str, now: datetime) -> list[dict[str, Any]]:
     evidence = canary_evidence(store, tenant, canary, live, policy_file, now)
     states = {role: e["state"] for role, e in evidence.items()}
-    if evidence and all(s == "promote" for s in states.values()):
+    agree = all(e["offpolicy_agrees"] for e in evidence.values())
+    if evidence and agree and all(s == "promote" for s in states.values()):
         reason = "graded canary calls clear the floor on " + ", ".join(sorted(states))
         v.promote(store, tenant, reason=reason, now=now)
-        return [{"action": "promoted", "version": canary.version, "reason": reason}]
+        return [{"action": "promoted", "version": canary.version, "reason": reason, "evidence": evidence}]
     failing = sorted(role for role, s in states.items() if s == "stay")
     if failing:
         reason = "canary quality did not hold on " + ", ".join(failing)
@@ -143,7 +155,7 @@ def policy_routes(collector: Any) -> list[Route]:
                     return JSONResponse({"error": f"no GET /api/v1/policy/{action}"}, 404)
                 return JSONResponse(await run_in_threadpool(status, store, tenant, policy_file=policy_file))
             body = json.loads(await request.body() or b"{}")
-            result = await run_in_threadpool(_write, store, tenant, action, body)
+            result = await run_in_threadpool(_write, store, tenant, action, body, collector.settings)
         except (PolicyError, ValueError, TypeError) as exc:
             return JSONResponse({"error": str(exc)}, 400)
         return JSONResponse(result)
@@ -162,8 +174,51 @@ def _serve(store: Store, tenant: str, policy_file: str, if_none_match: str | Non
     return JSONResponse(document, headers={"ETag": etag, "Cache-Control": "no-cache"})
 
 
-def _write(store: Store, tenant: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
+def from_recommendation(store: Store, tenant: str, *, policy_file: str, prices_file: str,
+                        canary_share: float, quality_target: float = DEFAULT_QUALITY_TARGET,
+                        confidence: float = BanditConfig.confidence) -> dict[str, Any]:
+    """Publish today's recommendation as a canary if it clears the guards, else say why not.
+
+    Guards: no canary is running; the recommendation changes a route of the live version; every
+    changed route is known (no undecided canary of its own) and the recommendation's chance of
+    meeting the quality target is at least ``confidence``. What a schedule (``tierscope policy
+    schedule``) runs each time.
+    """
+    body = recommend(store, {"quality_target": str(quality_target)}, tenant, policy_file=policy_file,
+                     prices_file=prices_file)
+    live, canary = v.live_and_canary(v.load(store, tenant))
+    why = _guard(body, live, canary, confidence)
+    if why:
+        return {"published": None, "why": why}
+    document = {k: body[k] for k in ("schema", "version", "routes", "quality_target", "target_probability")}
+    published = v.publish(store, tenant, document, source="recommendation", canary_share=canary_share,
+                          reason=f"recommended; chance of meeting the target {body['target_probability']:.0%}",
+                          now=clock.now())
+    return {"published": published.describe(), "why": ""}
+
+
+def _guard(body: dict[str, Any], live: v.PolicyVersion | None, canary: v.PolicyVersion | None,
+           confidence: float) -> str:
+    if body.get("policy", True) is None:
+        return body.get("message", "nothing to recommend")
+    if canary is not None:
+        return f"version {canary.version} is still a canary"
+    changed = [r for r in body["routes"] if (live.model_for(r["role"]) if live else r["current_model"]) != r["model"]]
+    if not changed and live is not None:
+        return "the recommendation changes no route of the live version"
+    unknown = sorted(r["role"] for r in changed if r["confidence"] is None)
+    if unknown:
+        return "unknown yet on " + ", ".join(unknown)
+    if body["target_probability"] < confidence:
+        return f"chance of meeting the target {body['target_probability']:.0%} < {confidence:.0%}"
+    return ""
+
+
+def _write(store: Store, tenant: str, action: str, body: dict[str, Any], settings: Any) -> dict[str, Any]:
     now, reason = clock.now(), str(body.get("reason") or "")
+    if action == "recommendation":
+        return from_recommendation(store, tenant, policy_file=settings.policy_file, prices_file=settings.prices_file,
+                                   canary_share=float(body.get("canary_share", 0.1)))
     if action == "":
         published = v.publish(store, tenant, body.get("document"), source=str(body.get("source") or "cli"),
                               reason=reason, canary_share=float(body.get("canary_share", 0.1)), now=now)
@@ -172,4 +227,4 @@ def _write(store: Store, tenant: str, action: str, body: dict[str, Any]) -> dict
         return {"promoted": v.promote(store, tenant, reason=reason or "promoted by hand", now=now).describe()}
     if action == "rollback":
         return v.rollback(store, tenant, reason=reason or "rolled back by hand", now=now)
-    raise PolicyError(f"unknown policy action {action!r} (promote or rollback)")
+    raise PolicyError(f"unknown policy action {action!r} (promote, rollback or recommendation)")

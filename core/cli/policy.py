@@ -4,6 +4,7 @@ to routers (`Router(policy_url=.../api/v1/policy)`)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,26 @@ def rollback(reason: str, api: str | None) -> None:
     """Roll back the canary, or else the live version (its parent's routes go live again)."""
     body = _post(api, "policy/rollback", json={"reason": reason})
     click.echo(f"version {body['rolled_back']} rolled back; live: {body['live']}")
+
+
+@policy.command()
+@click.option("--every", "every_s", type=click.FloatRange(min=60), default=None,
+              help="Repeat every this many seconds (86400: nightly) until interrupted [once].")
+@click.option("--canary-share", default=0.1, show_default=True, type=click.FloatRange(0, 1, min_open=True))
+@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+def schedule(every_s: float | None, canary_share: float, api: str | None) -> None:
+    """Re-recommend and publish as a canary only when the change clears the guards (known routes,
+    chance of meeting the target >= 80%, no canary running); says why not otherwise."""
+    while True:
+        body = _post(api, "policy/recommendation", json={"canary_share": canary_share})
+        if body["published"]:
+            v = body["published"]
+            click.echo(f"published version {v['version']} ({v['status']}): {v['reason']}")
+        else:
+            click.echo(f"not published: {body['why']}")
+        if every_s is None:
+            return
+        time.sleep(every_s)
 
 
 def _num(value: Any) -> str:

@@ -11,8 +11,11 @@ import anthropic
 import httpx
 import openai
 
+from click.testing import CliRunner
+
 from support import http_exporter, running_collector, sdk_provider
 from test_dashboard_apptest import open_app
+from tierscope.cli import main
 from tierscope.instrumentation import instrument, llm_call, record_quality, uninstrument
 from tierscope.instrumentation._tracing import use_tracer_provider
 
@@ -70,6 +73,8 @@ def test_all_frontier_cold_start_gets_canaries_that_decide(tmp_path, fake_provid
             agent.call("formatter", plans["formatter"]["model"], 40, fail_every=2)
             provider.force_flush()
             decided = httpx.get(f"{collector.url}/api/v1/recommend").json()
+            scheduled = [CliRunner().invoke(main, ["policy", "schedule", "--api", collector.url]) for _ in range(2)]
+            served = httpx.get(f"{collector.url}/api/v1/policy").json()
         finally:
             uninstrument()
             provider.shutdown()
@@ -110,3 +115,7 @@ def test_all_frontier_cold_start_gets_canaries_that_decide(tmp_path, fake_provid
     assert after["formatter"]["canary"]["state"] == "stay" and after["formatter"]["confidence"] is not None
     assert after["critic"]["canary"]["state"] == "proposed"
     assert decided["unknown_roles"] == ["critic"]
+    # The schedule publishes the decided move (the first version goes live), then has nothing new.
+    assert scheduled[0].exit_code == 0 and "published version 1 (live)" in scheduled[0].output
+    assert "not published: the recommendation changes no route of the live version" in scheduled[1].output
+    assert {r["role"]: r["model"] for r in served["routes"]}["worker"] == "claude-haiku-4-5"

@@ -58,6 +58,12 @@ def test_a_canary_whose_graded_calls_hold_is_promoted_and_a_live_version_rolls_b
     assert busy.status_code == 400 and "still a canary" in busy.json()["error"]
     assert 70 <= picks.count("acme-small") <= 130  # half of the worker's calls on the canary
     assert status["actions"][0]["action"] == "promoted" and status["live"] == 2 and status["canary"] is None
+    assert status["evidence"] == {}  # decided: no canary left to show
+    judged = status["actions"][0]["evidence"]["worker"]
+    assert (judged["state"], judged["floor"]) == ("promote", 0.95) and 50 <= judged["graded_calls_so_far"] <= 90
+    # IPS over the router-logged split: every canary call scored 1.0 at propensity 0.5.
+    assert judged["offpolicy_quality"]["estimate"] == round(judged["graded_calls_so_far"] / 0.5 / 140, 6)
+    assert judged["offpolicy_agrees"]
     assert [(v["version"], v["status"]) for v in status["versions"]] == [(2, "live"), (1, "superseded")]
     assert promoted["version"] == "2" and promoted["routes"] == [{"role": "worker", "model": "acme-small"}]
     assert rolled == {"rolled_back": 2, "live": 3}
