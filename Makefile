@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo up test test-fast test-unit bench soak chromium clean
+.PHONY: demo up test test-fast test-unit bench bench-routing soak chromium clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,6 +32,9 @@ test-unit: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+bench-routing: $(STAMP)  # replay seeds 0-31 on held-back prompts, against the commit before the routing work
+	$(PY) bench/replay_seeds.py --before 31e449c
 
 soak: $(STAMP)
 	$(PY) bench/soak.py

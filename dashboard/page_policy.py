@@ -24,13 +24,18 @@ if body.get("policy", True) is None or not body.get("routes"):
 a, b, c = st.columns(3)
 a.metric("Expected monthly saving", money_text(body["expected_monthly_saving_usd"]))
 b.metric("Expected quality vs frontier", f"{body['expected_quality_ratio']:.1%}")
-c.metric("Chance of meeting the target", f"{body['target_probability']:.0%}")
+c.metric("Chance of meeting the target", f"{body['target_probability']:.0%}",
+         help="for the recommended routing; roles whose cheaper candidate is still unmeasured: "
+              + (", ".join(body["unknown_roles"]) if body.get("unknown_roles") else "none"))
+if body.get("unknown_roles"):
+    st.info("Unknown yet whether a cheaper model would do for: " + ", ".join(map(md_code, body["unknown_roles"]))
+            + ". A canary per role finds out (below).")
 rows = pd.DataFrame([{
     "role": r["role"], "today": r["current_model"], "recommended": r["model"], "tier": r["tier"],
     "change": "—" if r["model"] == r["current_model"] else "move",
     "cost/call now": money_text(r["current_cost_per_call_usd"]), "cost/call after": money_text(r["expected_cost_per_call_usd"]),
     "monthly saving": money_text(r["expected_monthly_saving_usd"]), "expected quality": r["expected_quality"],
-    "confidence": r["confidence"], "evidence n": r["evidence_n"], "pinned": r["pinned"], "why": r["reason"],
+    "confidence": "unknown" if r["confidence"] is None else f"{r['confidence']:.0%}", "evidence n": r["evidence_n"], "pinned": r["pinned"], "why": r["reason"],
 } for r in body["routes"]])
 st.dataframe(rows, hide_index=True, width="stretch", key="policy_routes")
 if body["demoted"]:
@@ -66,6 +71,45 @@ else:
     if estimate["unsupported_roles"]:
         st.warning("Not covered (no logged call on the recommended model): "
                    + ", ".join(map(md_code, estimate["unsupported_roles"])))
+canaries = [r for r in body["routes"] if r.get("canary")]
+if canaries:
+    st.subheader("Canaries")
+    st.caption("A share of the role's calls on a cheaper model, graded, until its lower bound clears the floor "
+               "(the role moves) or its upper bound falls below it (it stays). Worst case: every canary answer fails.")
+    st.dataframe(pd.DataFrame([{
+        "role": r["role"], "today": r["current_model"], "canary": r["canary"]["model"], "tier": r["canary"]["tier"],
+        "state": r["canary"]["state"], "share": f"{r['canary']['share']:.0%}",
+        "graded": f"{r['canary']['graded_calls_so_far']} / {r['canary']['graded_calls_needed']}",
+        "days to decide": r["canary"]["days_until_decision"],
+        "monthly saving if it holds": money_text(r["canary"]["monthly_saving_if_holds_usd"]),
+        "worst-case quality drop": r["canary"]["worst_case_quality_drop"],
+        "worst-case extra cost": money_text(r["canary"]["worst_case_extra_cost_usd"]),
+        "floor": r["canary"]["floor"],
+    } for r in canaries]), hide_index=True, width="stretch", key="policy_canaries")
 st.download_button("Download policy (YAML)", body["yaml"], file_name="routing-policy.recommended.yaml", key="policy_yaml")
 with st.expander("YAML"):
     st.code(body["yaml"], language="yaml")
+
+st.subheader("Published versions")
+published = fetch("policy/versions", "the published policy versions")
+if not published["versions"]:
+    st.info("No version published yet: `tierscope policy publish routing-policy.recommended.yaml`, then "
+            "routers follow it with `Router(policy_url=\".../api/v1/policy\")`.")
+else:
+    a, b = st.columns(2)
+    a.metric("Live version", published["live"] or "—")
+    b.metric("Canary", published["canary"] or "none")
+    for action in published["actions"]:
+        st.warning(f"Just now: {action['action'].replace('_', ' ')} — {action['reason']}")
+    if published["evidence"]:
+        st.dataframe(pd.DataFrame([{
+            "role": role, "previous": e["previous_model"], "canary": e["model"], "state": e["state"],
+            "graded": f"{e['graded_calls_so_far']} / {e['graded_calls_needed']}", "quality": e["quality"],
+            "lower bound": e["quality_low"], "floor": e["floor"],
+        } for role, e in published["evidence"].items()]), hide_index=True, width="stretch", key="policy_canary_evidence")
+    st.dataframe(pd.DataFrame([{
+        "version": v["version"], "status": v["status"], "why": v["reason"], "state because": v["status_reason"],
+        "source": v["source"], "published": v["created_at"][:19], "canary share": v["canary_share"] or None,
+        "changed": ", ".join(v["changed_roles"]),
+        "routes": ", ".join(f"{role} → {model}" for role, model in sorted(v["routes"].items())),
+    } for v in published["versions"]]), hide_index=True, width="stretch", key="policy_versions")

@@ -9,7 +9,11 @@ Exploration is epsilon-uniform over the role's arms (the policy's model, the rol
 policy was made, and any ``candidates``): with ``k`` arms the policy's model is chosen with
 probability ``1 - epsilon + epsilon / k`` and each other arm with ``epsilon / k``. A pinned route is
 never explored. The policy file is re-read when its modification time or size changes, checked at
-most every ``reload_interval_s``; a file that goes bad keeps the last good policy.
+most every ``reload_interval_s``; a file that goes bad keeps the last good policy. With
+``policy_url`` the router follows the collector's published versions instead (``GET
+/api/v1/policy``, by ETag, every ``reload_interval_s``; unreachable keeps the last good one): a
+route with a canary sends its ``share`` of the role's calls to the canary model, and the logged
+propensity is the exact mixture, ``(1 - epsilon) x split + epsilon / k``.
 
 ``call()`` runs one routed call under a deterministic check (a schema, required fields): when the
 answer fails it, the call is retried one tier up. Each attempt is its own LLM span, so the retry is
@@ -31,6 +35,7 @@ from typing import Any, Protocol, TypeVar
 from ._decisions import Decision, drop, hold, stamp
 from ._guard import logger, swallow
 from ._llm_call import LLMCall, current_llm_call, llm_call
+from ._policy_url import PolicyFetchError, fetch_policy
 from ._router_policy import RouterPolicy, RoutePlan, load_router_policy, parse_router_policy
 from ._tier_map import resolve_tier
 from .conventions import ROUTER_CHECK, TIERS
@@ -54,7 +59,9 @@ class Router:
     >>> client.chat.completions.create(model=router.pick("formatter"), messages=[...])
 
     ``policy`` is the path of a ``tierscope recommend --format yaml|json`` file, or its content as
-    a dict. ``rng`` is anything with ``random()`` (``random.Random``, ``numpy.random.Generator``)
+    a dict; or, instead, ``policy_url`` is the collector's ``GET /api/v1/policy`` (published
+    versions, canaries included), polled with its ETag every ``reload_interval_s``; while it is
+    unreachable the last good policy stays in force. ``rng`` is anything with ``random()`` (``random.Random``, ``numpy.random.Generator``)
     or an int seed. ``default`` is routed for roles the policy does not name (else ``KeyError``).
     ``candidates`` adds arms to explore per role; ``providers`` names each model's provider for the
     spans of ``call()`` (else the policy's ``models`` section, else ``provider``).
@@ -62,8 +69,10 @@ class Router:
 
     def __init__(
         self,
-        policy: str | os.PathLike[str] | Mapping[str, Any],
+        policy: str | os.PathLike[str] | Mapping[str, Any] | None = None,
         *,
+        policy_url: str | None = None,
+        token: str = "",
         epsilon: float = 0.05,
         rng: _Uniform | int | None = None,
         candidates: Mapping[str, Sequence[str]] | None = None,
@@ -89,7 +98,14 @@ class Router:
         self._path: Path | None = None
         self._stamp: tuple[int, int] | None = None
         self._checked_at = 0.0
-        if isinstance(policy, Mapping):
+        self._url, self._token, self._etag = policy_url, token, None
+        if (policy is None) == (policy_url is None):
+            raise ValueError("give a policy (file or dict) or a policy_url, not both")
+        if policy_url is not None:
+            fetched, self._etag = fetch_policy(policy_url, None, token=token)  # unreachable at start: a config error
+            self._policy = fetched  # type: ignore[assignment]
+            self._checked_at = time.monotonic()
+        elif isinstance(policy, Mapping):
             self._policy = parse_router_policy(policy)
         else:
             self._path = Path(policy)
@@ -114,11 +130,11 @@ class Router:
 
     def propensity(self, role: str, model: str) -> float:
         """The probability that ``pick(role)`` returns ``model`` under the current policy."""
-        arms = self.arms(role)
+        policy = self.policy
+        arms = self._arms(policy, role)
         if model not in arms:
             return 0.0
-        k = len(arms)
-        return (1.0 - self.epsilon + self.epsilon / k) if model == arms[0] else self.epsilon / k
+        return self._chance(policy, role, arms, model)
 
     # --- routing --------------------------------------------------------------------------------
     def pick(self, role: str) -> str:
@@ -143,14 +159,17 @@ class Router:
         arms = self._arms(policy, role)
         k = len(arms)
         explore_p = 0.0 if k == 1 else self.epsilon
+        canary, share = self._canary(policy, role)
         with self._lock:
             u = float(self._rng.random())
         if u < explore_p:
             model = arms[min(int(u / explore_p * k), k - 1)]  # u is uniform on [0, epsilon): pick one of k
+        elif canary and (u - explore_p) / (1.0 - explore_p) < share:  # the rest of u, uniform on [0, 1)
+            model = canary
         else:
             model = arms[0]
-        chosen = (1.0 - explore_p + explore_p / k) if model == arms[0] else explore_p / k
-        return Decision(role, model, policy.version, propensity=chosen, explored=model != arms[0])
+        return Decision(role, model, policy.version, propensity=self._chance(policy, role, arms, model),
+                        explored=model not in (arms[0], canary))
 
     def escalation_for(self, role: str, model: str) -> str | None:
         """The model one tier above ``model`` among those this router knows for ``role``, if any."""
@@ -195,6 +214,20 @@ class Router:
                 return attempt.finish(passed, result)
 
     # --- internals ------------------------------------------------------------------------------
+    def _canary(self, policy: RouterPolicy, role: str) -> tuple[str, float]:
+        plan = policy.routes.get(role)
+        if plan is None or plan.pinned or not plan.canary_model or plan.canary_model == plan.model:
+            return "", 0.0
+        return plan.canary_model, plan.canary_share
+
+    def _chance(self, policy: RouterPolicy, role: str, arms: tuple[str, ...], model: str) -> float:
+        """Exact probability of ``model``: the policy's split (canary share or all on its model)
+        on ``1 - epsilon`` of the calls, and an even ``epsilon / k`` to each arm."""
+        explore_p = 0.0 if len(arms) == 1 else self.epsilon
+        canary, share = self._canary(policy, role)
+        planned = share if model == canary else (1.0 - share) if model == arms[0] else 0.0
+        return (1.0 - explore_p) * planned + explore_p / len(arms)
+
     def _arms(self, policy: RouterPolicy, role: str) -> tuple[str, ...]:
         plan = policy.routes.get(role)
         if plan is None:
@@ -203,7 +236,8 @@ class Router:
             plan = RoutePlan(model=self._default)
         if plan.pinned:
             return (plan.model,)
-        return tuple(dict.fromkeys(m for m in (plan.model, plan.current_model, *self._candidates.get(role, ())) if m))
+        models = (plan.model, plan.canary_model, plan.current_model, *self._candidates.get(role, ()))
+        return tuple(dict.fromkeys(m for m in models if m))
 
     def _tier(self, policy: RouterPolicy, role: str, model: str) -> str | None:
         plan = policy.routes.get(role)
@@ -229,7 +263,7 @@ class Router:
         return info.st_mtime_ns, info.st_size
 
     def _maybe_reload(self) -> None:
-        if self._path is None:
+        if self._path is None and self._url is None:
             return
         now = time.monotonic()
         if now - self._checked_at < self._reload_interval:
@@ -238,6 +272,9 @@ class Router:
             if now - self._checked_at < self._reload_interval:
                 return
             self._checked_at = now
+            if self._url is not None:
+                self._follow_url()
+                return
             stamp_now = self._file_stamp()
             if stamp_now is None or stamp_now == self._stamp:
                 return
@@ -249,6 +286,18 @@ class Router:
                 return
             self._policy, self._stamp = policy, stamp_now
             logger.info("tierscope: routing policy %s loaded from %s", policy.version, self._path)
+
+
+    def _follow_url(self) -> None:
+        """Fetch the served policy if its ETag changed; keep the last good one on any failure."""
+        try:
+            policy, self._etag = fetch_policy(self._url or "", self._etag, token=self._token)
+        except PolicyFetchError as error:
+            logger.warning("tierscope: keeping routing policy %s: %s", self._policy.version, error)
+            return
+        if policy is not None:
+            self._policy = policy
+            logger.info("tierscope: routing policy %s loaded from %s", policy.version, self._url)
 
 
 class _Attempt:

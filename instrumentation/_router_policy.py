@@ -11,7 +11,8 @@ Accepted shapes (YAML or JSON, or the same as a dict)::
       frontier: [{model: gpt-4o, provider: openai}]
 
 ``routes`` may also be a plain ``{role: model}`` mapping. Route fields other than role, model,
-tier, current_model and pinned (expected cost, saving, ...) are ignored here. Parsing is strict
+tier, current_model, pinned and canary (``{model, share}``, as the collector's GET /api/v1/policy
+serves it) are ignored here. Parsing is strict
 about what the router uses, so a typo fails when the router is created or the file is reloaded.
 """
 
@@ -35,12 +36,15 @@ SCHEMA = "tierscope.policy/v1"
 @dataclass(frozen=True, slots=True)
 class RoutePlan:
     """Where the policy sends one role: ``model`` (of ``tier``, if known); ``current_model`` is
-    what the role used when the policy was made; a ``pinned`` role is never explored."""
+    what the role used when the policy was made; a ``pinned`` role is never explored. A canary
+    (served by the collector) sends ``canary_share`` of the role's calls to ``canary_model``."""
 
     model: str
     tier: str = ""
     current_model: str = ""
     pinned: bool = False
+    canary_model: str = ""
+    canary_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -99,11 +103,19 @@ def _route(entry: Any, where: str) -> tuple[str, RoutePlan]:
     tier = entry.get("tier") or ""
     if tier and tier not in TIERS:
         raise PolicyError(f"{where}: unknown tier {tier!r}; tiers are {', '.join(TIERS)}")
+    canary = entry.get("canary") or {}
+    if not isinstance(canary, Mapping):
+        raise PolicyError(f"{where}.canary must be a mapping with model and share")
+    share = canary.get("share", 0.0) if canary else 0.0
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+        raise PolicyError(f"{where}.canary.share must be a number in [0, 1], got {share!r}")
     return _name(entry.get("role"), f"{where}.role"), RoutePlan(
         model=_name(entry.get("model"), f"{where}.model"),
         tier=str(tier),
         current_model=str(entry.get("current_model") or ""),
         pinned=entry.get("pinned") is True,
+        canary_model=_name(canary.get("model"), f"{where}.canary.model") if canary else "",
+        canary_share=float(share),
     )
 
 

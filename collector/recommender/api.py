@@ -20,6 +20,9 @@ from tierscope.collector.read.params import parse_int, scope
 from tierscope.collector.read.spend import spend_by
 from tierscope.collector.alerts.api import list_alerts
 from tierscope.collector.offpolicy.api import offpolicy_report
+from tierscope.collector.pricing.prices import Pricer, PricesFileError, load_overrides
+from tierscope.collector.read.misrouted import misrouted_report
+from tierscope.collector.recommender.canary import with_canaries
 from tierscope.collector.recommender.policy_file import PolicyFileError, load_policy
 from tierscope.collector.recommender.stats import ArmStats, recommend_policy
 from tierscope.collector.store.clickhouse import Store
@@ -57,7 +60,8 @@ def arm_stats(store: Store, q: Mapping[str, Any], tenant: str) -> list[ArmStats]
             for r in rows]
 
 
-def recommend(store: Store, q: Mapping[str, Any], tenant: str, *, policy_file: str) -> dict[str, Any]:
+def recommend(store: Store, q: Mapping[str, Any], tenant: str, *, policy_file: str,
+              prices_file: str = "") -> dict[str, Any]:
     """GET /api/v1/recommend: the policy over the evidence window, respecting the policy file's pins and floors."""
     days = parse_int("window_days", q.get("window_days"), 30, 1, 365)
     now = clock.now()
@@ -87,6 +91,13 @@ def recommend(store: Store, q: Mapping[str, Any], tenant: str, *, policy_file: s
     policy = recommend_policy(stats, np.random.default_rng(parse_int("seed", q.get("seed"), 0, 0, 2**31)),
                               quality_target=target, pins=pins, demoted=demoted, cost_weights=weights,
                               window_days=float(days), generated_at=now)
+    try:
+        pricer = Pricer(load_overrides(prices_file))
+    except PricesFileError as exc:
+        raise BadParameter(f"price overrides: {exc}") from None
+    misrouted_rows = misrouted_report(store, tenant, window, routing, pricer)["rows"]
+    policy = with_canaries(policy, stats, misrouted_rows, routing.floor)
     offpolicy = offpolicy_report(store, scope(window, tenant), policy.as_mapping())
-    return {**policy.to_dict(), "demoted": [list(d) for d in sorted(demoted)], "firing_alerts": firing,
+    unknown = sorted(r.role for r in policy.routes if r.canary and r.confidence is None)
+    return {**policy.to_dict(), "unknown_roles": unknown, "demoted": [list(d) for d in sorted(demoted)], "firing_alerts": firing,
             "offpolicy": offpolicy, "yaml": policy.to_yaml()}

@@ -23,8 +23,9 @@ from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 
-from tierscope.collector.recommender.decide import Beliefs, apply_floors, recommend
+from tierscope.collector.recommender.decide import Beliefs, apply_floors, posterior, recommend
 from tierscope.collector.recommender.price import quality_price
+from tierscope.collector.recommender.safety import Guard, lower_bound, z_score
 from tierscope.collector.recommender.types import BanditConfig, Recommendation, RoleSpec
 
 __all__ = ["RoutingBandit"]
@@ -134,7 +135,9 @@ class RoutingBandit:
         """Pick the model for one call of ``role``; ``available`` limits the options for this call.
 
         A pinned role gets its pin. Otherwise, with probability ``control_share`` (and a quality
-        target) the call goes to the reference; else to the Thompson-sampled arm.
+        target) the call goes to the reference; else to the Thompson-sampled arm -- if the quality
+        guards allow it (``config.safety``, see ``recommender.safety``); if not, to the
+        incumbent, or (the incumbent being unavailable) to the allowed arm with the best lower bound.
         """
         r = self._role_index[role]
         spec = self.roles[r]
@@ -148,11 +151,34 @@ class RoutingBandit:
             and rng.random() < self.config.control_share
         ):
             return spec.arms[reference].model
-        return spec.arms[self._sampled_arm(r, allowed, rng)].model
+        arm = self._sampled_arm(r, allowed, rng)
+        if self.config.safety is None or self.guard().allows(r, arm):
+            return spec.arms[arm].model
+        incumbent = self._incumbent[r]
+        if allowed[r, incumbent]:
+            return spec.arms[incumbent].model
+        low = lower_bound(1.0 + self._quality_sum[r], 1.0 + self._quality_n[r] - self._quality_sum[r],
+                          z_score(self.config.safety))
+        return spec.arms[int(np.argmax(np.where(allowed[r], low, -np.inf)))].model
 
-    def recommend(self, rng: np.random.Generator) -> Recommendation:
-        """The policy to commit to now (see ``recommender_decide.recommend``)."""
-        return recommend(self.beliefs(), self.config, rng)
+    def guard(self) -> Guard:
+        """The exploration guards on the current evidence (see ``recommender.safety``)."""
+        return Guard(
+            graded=self._quality_n,
+            served=self._quality_sum,
+            alpha=1.0 + self._quality_sum,
+            beta=1.0 + self._quality_n - self._quality_sum,
+            incumbent=self._incumbent,
+            floor=self._floor,
+            relative_floor=self._relative_floor,
+            online_guard=self.config.guard,
+            z=z_score(self.config.safety if self.config.safety is not None else 0.5),
+        )
+
+    def recommend(self, rng: np.random.Generator, horizon: Sequence[float] | None = None) -> Recommendation:
+        """The policy to commit to now (see ``recommender.decide.recommend``); ``horizon`` is the
+        number of new calls per role (in ``roles`` order) it will be judged on."""
+        return recommend(self.beliefs(), self.config, rng, None if horizon is None else np.asarray(horizon, float))
 
     def beliefs(self) -> Beliefs:
         """A frozen snapshot of the posterior state."""
@@ -170,13 +196,14 @@ class RoutingBandit:
             pinned=self._pinned,
             floor=self._floor,
             relative_floor=self._relative_floor,
+            prior_strength=self.config.prior_strength,
         )
 
     # --- internals ----------------------------------------------------------------------------
     def _sampled_arm(self, r: int, allowed: np.ndarray, rng: np.random.Generator) -> int:
         """Thompson step for role ``r``: sample its arms' quality, price it, take the best value."""
-        alpha = 1.0 + self._quality_sum
-        beta = 1.0 + self._quality_n - self._quality_sum
+        alpha, beta = posterior(self._quality_sum, self._quality_n, self._exists, self._reference,
+                                self.config.prior_strength)
         cost = self._cost_weight[:, None] * self._cost
         draw = rng.beta(alpha[r], beta[r])
         row = slice(r, r + 1)
@@ -191,8 +218,21 @@ class RoutingBandit:
         eligible = apply_floors(mean, allowed, self._floor, self._relative_floor)
         price = quality_price(cost, mean, eligible, weights, target)
         value = np.where(feasible, price * draw - cost[r], -np.inf)
+        if self.config.safety is not None:
+            value = self._eliminate(r, value, price, cost[r], allowed[r])
         best = value.max()
         return int(np.argmin(np.where(value >= best, cost[r], np.inf)))
+
+    def _eliminate(self, r: int, value: np.ndarray, price: float, cost: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """Drop the arms of role ``r`` that are worth less than another at the price of quality even
+        at their upper bound than that one at its lower bound: exploring them cannot pay, so the
+        guard's budget goes to the arms that might (successive elimination on the Lagrangian value)."""
+        z = z_score(self.config.safety or 0.5)
+        wins, losses = 1.0 + self._quality_sum[r], 1.0 + self._quality_n[r] - self._quality_sum[r]
+        low, high = lower_bound(wins, losses, z), 1.0 - lower_bound(losses, wins, z)
+        sure = np.where(allowed, price * low - cost, -np.inf).max()
+        kept = np.where(price * high - cost >= sure, value, -np.inf)
+        return kept if np.isfinite(kept.max()) else value
 
     def _allowed(self, r: int, available: Collection[str] | None) -> np.ndarray:
         """Arms each role may take now: pins and demotions applied, role ``r`` limited to ``available``."""

@@ -25,7 +25,8 @@ _CANDIDATE_CHUNK = 128
 class Beliefs:
     """Posterior state as ``(roles, arms)`` arrays; arms past a role's own list are padding.
 
-    Quality posteriors are Beta(1 + quality_sum, 1 + quality_n - quality_sum); ``cost`` is the
+    Quality posteriors are Beta(1 + quality_sum, 1 + quality_n - quality_sum), shrunk towards the
+    role's other arms by ``prior_strength`` pseudo-observations (see ``posterior``); ``cost`` is the
     estimated cost per call; ``reference``, ``incumbent`` and ``pinned`` hold arm indices
     (``pinned`` is -1 for unpinned roles); absent floors are NaN.
     """
@@ -43,20 +44,40 @@ class Beliefs:
     pinned: np.ndarray
     floor: np.ndarray
     relative_floor: np.ndarray
+    prior_strength: float = 0.0
 
     @property
     def alpha(self) -> np.ndarray:
-        return 1.0 + self.quality_sum
+        return posterior(self.quality_sum, self.quality_n, self.exists, self.reference, self.prior_strength)[0]
 
     @property
     def beta(self) -> np.ndarray:
-        return 1.0 + self.quality_n - self.quality_sum
+        return posterior(self.quality_sum, self.quality_n, self.exists, self.reference, self.prior_strength)[1]
 
     @property
     def weights(self) -> np.ndarray:
         """Each role's share of call volume (one pseudo-call each, so a new role still counts)."""
         volume = self.volume + 1.0
         return volume / volume.sum()
+
+
+def posterior(
+    quality_sum: np.ndarray, quality_n: np.ndarray, exists: np.ndarray, reference: np.ndarray, strength: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Beta posteriors (alpha, beta) of every arm, shrunk towards its role's pooled quality.
+
+    The prior of each arm of a role is Beta(1, 1) plus ``strength`` pseudo-observations at the
+    pooled mean quality of the role's graded arms other than its reference (0.5 if none). Among
+    many candidates the best-looking one is usually lucky (the winner's curse) and new prompts will
+    not repeat its luck; what the role's other models score is the honest guess for a model seen
+    only a few times, and a model never seen starts there too instead of anywhere in [0, 1].
+    """
+    others = exists.copy()
+    others[np.arange(exists.shape[0]), reference] = False
+    n = np.where(others, quality_n, 0.0).sum(axis=1)
+    total = np.where(others, quality_sum, 0.0).sum(axis=1)
+    pooled = np.where(n > 0, total / np.maximum(n, 1e-12), 0.5)[:, None]
+    return 1.0 + strength * pooled + quality_sum, 1.0 + strength * (1.0 - pooled) + quality_n - quality_sum
 
 
 def apply_floors(
@@ -75,12 +96,20 @@ def apply_floors(
     return np.where(nothing, allowed & (masked == best), ok)
 
 
-def recommend(beliefs: Beliefs, config: BanditConfig, rng: np.random.Generator) -> Recommendation:
-    """The cheapest routing that meets floors and, with enough confidence, the quality target."""
+def recommend(
+    beliefs: Beliefs, config: BanditConfig, rng: np.random.Generator, horizon: np.ndarray | None = None
+) -> Recommendation:
+    """The cheapest routing that meets floors and, with enough confidence, the quality target.
+
+    The confidence is about the calls still to come, not the ones learned on: ``horizon`` is the
+    number of new calls per role the policy will be judged on (default: as many as observed), and
+    each posterior draw adds the sampling noise of that many new prompts (see ``new_prompt_draws``).
+    """
     n_roles = len(beliefs.roles)
     rows = np.arange(n_roles)
     means = beliefs.alpha / (beliefs.alpha + beliefs.beta)
     weights = beliefs.weights
+    calls_ahead = np.maximum(beliefs.volume if horizon is None else np.asarray(horizon, dtype=float), 1.0)
     gated = _gated(beliefs, config.min_evidence)
     eligible = apply_floors(means, gated, beliefs.floor, beliefs.relative_floor)
     cost = weights[:, None] * beliefs.cost_weight[:, None] * beliefs.cost
@@ -93,7 +122,10 @@ def recommend(beliefs: Beliefs, config: BanditConfig, rng: np.random.Generator) 
         pick, probability = 0, 1.0
     else:
         draw_targets = config.quality_target * reference_quality
-        pick, probability = _most_affordable_confident(front, draws, weights, draw_targets, config)
+        ahead = new_prompt_draws(draws, calls_ahead, rng)
+        ahead_weights = calls_ahead / calls_ahead.sum()
+        ahead_targets = config.quality_target * (ahead_weights * ahead[:, rows, beliefs.reference]).sum(axis=1)
+        pick, probability = _most_affordable_confident(front, ahead, ahead_weights, ahead_targets, config)
     chosen = front.arms[pick]
 
     agree = np.zeros(n_roles)
@@ -114,6 +146,19 @@ def recommend(beliefs: Beliefs, config: BanditConfig, rng: np.random.Generator) 
         target_probability=probability,
         expected_quality_ratio=chosen_mean / reference_mean if reference_mean > 0 else 1.0,
     )
+
+
+def new_prompt_draws(draws: np.ndarray, calls_ahead: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Mean quality on the next ``calls_ahead[r]`` prompts of each role, per posterior draw.
+
+    A policy is judged on prompts it has not seen: even with its arms' true quality known, the mean
+    over ``n`` new prompts scatters by ``sqrt(q (1 - q) / n)``. Each arm gets its own scatter
+    (independent across arms, which overstates the spread of a difference between two arms
+    answering the same prompts: the stated chance errs on the cautious side); a policy that keeps
+    a role on its reference shares the reference's draw, so that role adds no gap.
+    """
+    spread = np.sqrt(np.clip(draws * (1.0 - draws), 0.0, None) / calls_ahead[None, :, None])
+    return np.clip(draws + spread * rng.standard_normal(draws.shape), 0.0, 1.0)
 
 
 def _gated(beliefs: Beliefs, min_evidence: int) -> np.ndarray:

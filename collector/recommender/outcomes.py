@@ -96,6 +96,18 @@ def load_outcomes(path: Path) -> OutcomeMatrix:
     return OutcomeMatrix(roles=roles, models=models, quality=quality, cost=cost, cost_usd=cost_usd)
 
 
+def hold_back(rows: int, fraction: float, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Mask of the ``round(fraction * rows)`` rows held back as new prompts: the last ones, or a
+    random set when ``rng`` is given."""
+    count = int(round(fraction * rows))
+    held = np.zeros(rows, dtype=bool)
+    if rng is None:
+        held[rows - count :] = True
+    else:
+        held[rng.choice(rows, size=count, replace=False)] = True
+    return held
+
+
 def interleave(matrices: Sequence[OutcomeMatrix]) -> OutcomeMatrix:
     """Round-robin by row: row 1 of each file in the order given, then row 2 of each, and so on.
 

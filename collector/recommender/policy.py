@@ -36,8 +36,9 @@ class RoleRoute:
 
     Costs are per call in USD (``None`` when unpriced: no observed calls). The saving is per
     month at the current volume, against the current routing. ``confidence`` is the share of
-    posterior draws in which this model is the role's choice; ``evidence_n`` the number of
-    quality observations behind it.
+    posterior draws in which this model is the role's choice, ``None`` (unknown) while a cheaper
+    candidate lacks the evidence to decide; ``evidence_n`` the number of quality observations
+    behind it. ``canary`` is the plan to find out (see ``recommender.canary``), JSON-ready.
     """
 
     role: str
@@ -49,10 +50,11 @@ class RoleRoute:
     expected_quality: float
     monthly_calls: int
     expected_monthly_saving_usd: Decimal | None
-    confidence: float
+    confidence: float | None
     evidence_n: int
     pinned: bool = False
     reason: str = ""
+    canary: dict[str, Any] | None = None
 
     @property
     def moved(self) -> bool:
@@ -184,11 +186,20 @@ def _route_from(data: Any) -> RoleRoute:
         expected_quality=float(route.expected_quality),
         monthly_calls=int(route.monthly_calls),
         expected_monthly_saving_usd=route.expected_monthly_saving_usd,
-        confidence=float(route.confidence),
+        confidence=None if route.confidence is None else float(route.confidence),
         evidence_n=int(route.evidence_n),
         pinned=bool(route.pinned),
         reason=str(route.reason),
+        canary=_canary_from(route.canary),
     )
+
+
+def _canary_from(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise PolicyError("a route's canary must be a mapping")
+    return dict(value)
 
 
 def _optional_float(value: Any) -> float | None:

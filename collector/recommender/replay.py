@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from tierscope.collector.recommender.bandit import RoutingBandit
+from tierscope.collector.recommender.calibration import calibration
 from tierscope.collector.recommender.baselines import (
     Outcome,
     assignment_picks,
@@ -26,11 +28,11 @@ from tierscope.collector.recommender.baselines import (
     oracle_picks,
     outcome_of,
 )
-from tierscope.collector.recommender.outcomes import OutcomeMatrix, interleave, load_outcomes
+from tierscope.collector.recommender.outcomes import OutcomeMatrix, hold_back, interleave, load_outcomes
 from tierscope.collector.recommender.types import ArmSpec, BanditConfig, Recommendation, RoleSpec
 from tierscope.terms import DEFAULT_QUALITY_TARGET
 
-__all__ = ["replay_table", "run_replay"]
+__all__ = ["replay_table", "run_replay", "run_seeds", "seeds_table"]
 
 INTERLEAVING = "round-robin by row across files, in the order given"
 
@@ -43,6 +45,10 @@ def run_replay(
     *,
     window: int | None = None,
     min_evidence: int = BanditConfig.min_evidence,
+    holdout: float | None = None,
+    holdout_seed: int | None = None,
+    safety: float | None = BanditConfig.safety,
+    **knobs: float,
 ) -> dict:
     """Replay the recommender online over ``paths`` and score its final policy; a JSON-ready dict.
 
@@ -51,15 +57,22 @@ def run_replay(
     the same files); ``baselines`` (frontier, hindsight -- with its policy -- and oracle on the
     evaluation prompts); ``recommendation`` (per-role details); ``settings``. Money is a string
     holding the exact ``Decimal`` sum of the cost cells. Raises ``ValueError`` on bad files.
+
+    ``holdout`` (a fraction, e.g. 0.3) holds back part of every file as new prompts for the
+    final score instead of ``eval_paths``: the tail of each file, or with ``holdout_seed`` a
+    random subset of that size (file order kept for the rest). ``final.met_target`` then says
+    whether the policy kept the promise that ``recommendation.target_probability`` stated.
     """
-    train = interleave([load_outcomes(path) for path in paths])
-    evaluation = interleave([load_outcomes(path) for path in eval_paths]) if eval_paths else train
+    train, evaluation = _split(paths, eval_paths, holdout, holdout_seed)
     frontier = frontier_model(train)
-    config = BanditConfig(quality_target=quality_target, window=window, min_evidence=min_evidence)
-    bandit = RoutingBandit(_role_specs(train, frontier), config)
+    config = BanditConfig(quality_target=quality_target, window=window, min_evidence=min_evidence, safety=safety,
+                          **knobs)
+    specs = _role_specs(train, frontier)
+    bandit = RoutingBandit(specs, config)
     rng = np.random.default_rng(seed)
     picks, walked = _walk(bandit, train, rng)
-    recommendation = bandit.recommend(rng)
+    horizon = [float((evaluation.roles == spec.role).sum()) for spec in specs]
+    recommendation = bandit.recommend(rng, horizon)
     policy = recommendation.as_mapping()
 
     walked_rows = train.take(walked)
@@ -82,11 +95,15 @@ def run_replay(
             "picks": _pick_counts(walked_rows, picks),
         },
         "final": {**final.as_dict(), **_ratios(final, eval_baselines)},
+        "calibration": _promise(recommendation, final, eval_baselines["frontier"], quality_target),
         "baselines": _describe(eval_baselines),
         "recommendation": _recommendation_details(recommendation),
         "settings": {
             "files": [path.name for path in paths],
             "eval_files": [path.name for path in eval_paths] if eval_paths else None,
+            "holdout": holdout,
+            "holdout_seed": holdout_seed,
+            "safety": safety,
             "interleaving": INTERLEAVING,
             "frontier_model": frontier,
             "quality_target": quality_target,
@@ -102,6 +119,75 @@ def run_replay(
     if eval_paths:
         report["online"]["baselines"] = _describe(train_baselines)
     return report
+
+
+def run_seeds(paths: list[Path], eval_paths: list[Path] | None, seeds: range, **options: Any) -> dict:
+    """``run_replay`` once per seed (``options`` passed on); each run's key figures and the calibration.
+
+    With ``holdout_random`` true, each seed also holds back its own random part (``holdout_seed``
+    = the seed), so the claim is tested on different new prompts every time.
+    """
+    randomly = options.pop("holdout_random", False)
+    runs = []
+    for seed in seeds:
+        report = run_replay(paths, eval_paths, seed=seed, holdout_seed=seed if randomly else None, **options)
+        runs.append({
+            "seed": seed,
+            "policy": report["policy"],
+            "online_quality_ratio": report["online"]["quality_ratio_vs_frontier"],
+            "online_cost_ratio": report["online"]["cost_ratio_vs_frontier"],
+            "final_quality_ratio": report["final"]["quality_ratio_vs_frontier"],
+            "final_cost_ratio": report["final"]["cost_ratio_vs_frontier"],
+            **report["calibration"],
+        })
+    summary = calibration([r["claimed_probability"] for r in runs], [r["met_target"] for r in runs])
+    return {"runs": runs, "calibration": summary}
+
+
+def seeds_table(sweep: dict) -> str:
+    """The seed sweep as plain text: one line per seed, then the calibration."""
+    lines = [f"{'seed':>4} {'online q':>9} {'final q':>8} {'final c':>8} {'claimed':>8} met"]
+    for r in sweep["runs"]:
+        lines.append(f"{r['seed']:>4} {r['online_quality_ratio']:>9.4f} {r['final_quality_ratio']:>8.4f}"
+                     f" {r['final_cost_ratio']:>8.4f} {r['claimed_probability']:>8.2f} {'yes' if r['met_target'] else 'no'}")
+    c = sweep["calibration"]
+    lines.append(f"calibration over {c['runs']} runs: claimed {c['mean_claimed']:.3f}, observed {c['observed_rate']:.3f}"
+                 f" (gap {c['gap']:+.3f}), Brier {c['brier']:.3f}")
+    for band in c["bands"]:
+        if band["runs"]:
+            lines.append(f"  claimed {band['claimed_from']:.2f}-{band['claimed_to']:.2f}: {band['met']} of {band['runs']} met")
+    return "\n".join(lines)
+
+
+def _split(
+    paths: list[Path], eval_paths: list[Path] | None, holdout: float | None, holdout_seed: int | None
+) -> tuple[OutcomeMatrix, OutcomeMatrix]:
+    """Training and evaluation matrices: the files as given, or each file split by ``holdout``."""
+    matrices = [load_outcomes(path) for path in paths]
+    if holdout is None:
+        train = interleave(matrices)
+        return train, interleave([load_outcomes(path) for path in eval_paths]) if eval_paths else train
+    if eval_paths:
+        raise ValueError("give either evaluation files or a holdout fraction, not both")
+    if not 0.0 < holdout < 1.0:
+        raise ValueError("holdout must be a fraction in (0, 1)")
+    rng = None if holdout_seed is None else np.random.default_rng(holdout_seed)
+    heads, tails = [], []
+    for matrix in matrices:
+        held = hold_back(len(matrix.roles), holdout, rng)
+        heads.append(matrix.take(~held))
+        tails.append(matrix.take(held))
+    return interleave(heads), interleave(tails)
+
+
+def _promise(recommendation: Recommendation, final: Outcome, frontier: Outcome, target: float) -> dict:
+    """What the recommendation claimed (chance of meeting the target) and what happened."""
+    ratio = final.mean_quality / frontier.mean_quality if frontier.mean_quality else float("nan")
+    return {
+        "claimed_probability": round(recommendation.target_probability, 6),
+        "met_target": bool(ratio >= target),
+        "quality_ratio": round(ratio, 6),
+    }
 
 
 def _role_specs(matrix: OutcomeMatrix, frontier: str) -> list[RoleSpec]:
@@ -201,4 +287,7 @@ def replay_table(report: dict) -> str:
             f"{name:<10} {Decimal(row['cost_usd']):>12.4f} {row['mean_quality']:>8.4f}"
             f" {row['cost_ratio_vs_frontier']:>14.4f} {row['quality_ratio_vs_frontier']:>17.4f}"
         )
+    promise = report["calibration"]
+    lines.append(f"claimed chance of meeting the target {promise['claimed_probability']:.0%}; "
+                 f"{'met' if promise['met_target'] else 'missed'} (quality ratio {promise['quality_ratio']:.4f})")
     return "\n".join(lines)

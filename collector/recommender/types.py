@@ -69,16 +69,24 @@ class BanditConfig:
     measured. ``confidence``: posterior probability with which the recommended policy should
     meet the target. ``certainty_premium``: how much more (as a fraction of expected cost) the
     recommendation will pay for the policy most likely to meet the target. ``samples``:
-    posterior draws behind those probabilities.
+    posterior draws behind those probabilities. ``safety``: the probability with which
+    exploration may breach a guard (see ``safety``); ``None`` explores freely (Thompson sampling
+    alone). ``online_guard``: the overall guard while learning, as a fraction of what the
+    incumbent routing would achieve (``None``: the quality target, when there is one).
+    ``prior_strength``: pseudo-observations of the role's pooled quality every arm starts from in
+    the recommendation (shrinkage against the winner's curse; 0 for none).
     """
 
     quality_target: float | None = DEFAULT_QUALITY_TARGET
     window: int | None = None
-    min_evidence: int = 30
+    min_evidence: int = 10
     control_share: float = 0.1
-    confidence: float = 0.5
+    confidence: float = 0.8
     certainty_premium: float = 0.1
     samples: int = 256
+    safety: float | None = 0.05
+    online_guard: float | None = None
+    prior_strength: float = 10.0
 
     def __post_init__(self) -> None:
         if self.quality_target is not None and not 0.0 < self.quality_target <= 1.0:
@@ -88,8 +96,17 @@ class BanditConfig:
         for name in ("control_share", "confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
-        if self.certainty_premium < 0 or self.samples < 1 or self.min_evidence < 0:
+        if self.safety is not None and not 0.0 < self.safety < 1.0:
+            raise ValueError("safety must be in (0, 1)")
+        if self.online_guard is not None and not 0.0 < self.online_guard <= 1.0:
+            raise ValueError("online_guard must be in (0, 1]")
+        if self.certainty_premium < 0 or self.prior_strength < 0 or self.samples < 1 or self.min_evidence < 0:
             raise ValueError("certainty_premium, samples and min_evidence must be non-negative")
+
+    @property
+    def guard(self) -> float | None:
+        """The overall online guard in force: ``online_guard``, else the quality target."""
+        return self.online_guard if self.online_guard is not None else self.quality_target
 
     @property
     def discount(self) -> float:

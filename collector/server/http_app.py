@@ -21,6 +21,7 @@ from tierscope.collector.alerts.api import list_alerts
 from tierscope.collector.pricing.reprice import reprice_store
 from tierscope.collector.read import api
 from tierscope.collector.recommender.api import recommend
+from tierscope.collector.recommender.publish import policy_routes
 from tierscope.errors import RuleError
 from tierscope.collector.ingest.decode import MAX_BODY_BYTES, BadRequest, TooLarge, decode_body
 from tierscope.collector.server.auth import Unauthorized
@@ -118,7 +119,7 @@ def create_app(collector: Collector) -> Starlette:
 
     settings = collector.settings
     handlers = {**api.endpoints(settings.policy_file, settings.prices_file), "alerts": list_alerts,
-                "recommend": partial(recommend, policy_file=settings.policy_file)}
+                "recommend": partial(recommend, policy_file=settings.policy_file, prices_file=settings.prices_file)}
 
     def read(name: str):
         handler = handlers[name]
@@ -193,7 +194,7 @@ def create_app(collector: Collector) -> Starlette:
         Route("/api/v1/traces/{trace_id}", read("spans"), methods=["GET"]),
     ]
     routes += [Route(f"/api/v1/{name}", read(name), methods=["GET"]) for name in handlers]
-    routes += budget_api.routes(collector)
+    routes += budget_api.routes(collector) + policy_routes(collector)
     return Starlette(routes=routes, exception_handlers={StoreUnavailable: _store_unavailable,
                                                         OperationalError: _store_unavailable})
 

@@ -4,7 +4,18 @@ each a thin shell over a library function (sqlite-utils style). `main` is the en
 
 from __future__ import annotations
 
-from tierscope.cli import alerts, budget, export, import_otel, reads, reconcile, replay, server, store  # noqa: F401  (registers the commands)
+from tierscope.cli import (  # noqa: F401  (importing a module registers its commands)
+    alerts,
+    budget,
+    export,
+    import_otel,
+    policy,
+    reads,
+    reconcile,
+    replay,
+    server,
+    store,
+)
 from tierscope.cli.app import main
 
 __all__ = ["main"]

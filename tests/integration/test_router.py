@@ -418,4 +418,11 @@ def test_no_router_spans_or_no_support_says_so(tmp_path, monkeypatch):
     assert cli.exit_code == 0 and f"# off-policy estimate: {NO_ROUTER_SPANS}" in cli.output
     assert {r["role"]: r["model"] for r in unsupported["routes"]} == {"worker": "gpt-4o"}
     assert (unsupported["offpolicy"]["status"], unsupported["offpolicy"]["unsupported_roles"]) == ("no_support", ["worker"])
-    assert [i.value for i in page.info] == ["No router-logged calls on the recommended models yet. Not covered: `worker`"]
+    # gpt-4o-mini is a cheaper model seen for the worker without a graded call: a canary, and "unknown".
+    assert unsupported["unknown_roles"] == ["worker"] and unsupported["routes"][0]["canary"]["model"] == "gpt-4o-mini"
+    assert [i.value for i in page.info] == [
+        "Unknown yet whether a cheaper model would do for: `worker`. A canary per role finds out (below).",
+        "No router-logged calls on the recommended models yet. Not covered: `worker`",
+        'No version published yet: `tierscope policy publish routing-policy.recommended.yaml`, then routers follow '
+        'it with `Router(policy_url=".../api/v1/policy")`.']
+    assert page.dataframe[1].value["canary"].tolist() == ["gpt-4o-mini"]

@@ -280,7 +280,8 @@ def test_certainty_premium_buys_a_surer_policy_for_a_little_more() -> None:
                     reference="frontier")
 
     def recommended(premium: float) -> tuple[str, float]:
-        bandit = RoutingBandit([role], BanditConfig(quality_target=0.95, certainty_premium=premium))
+        config = BanditConfig(quality_target=0.95, certainty_premium=premium, confidence=0.5, prior_strength=0.0)
+        bandit = RoutingBandit([role], config)
         bandit.load("worker", "frontier", n_calls=5000, n_quality=5000, quality_sum=4750.0, cost_sum=50000.0)
         bandit.load("worker", "thin", n_calls=35, n_quality=35, quality_sum=32.9, cost_sum=35.0)
         bandit.load("worker", "solid", n_calls=5000, n_quality=5000, quality_sum=4650.0, cost_sum=5250.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
+from tierscope.collector.recommender.canary import Candidate, Incumbent, plan
 from tierscope.collector.recommender.policy import Policy, PolicyError
 from tierscope.collector.recommender.stats import ArmStats, QualityFloor, recommend_policy
 
@@ -88,6 +90,23 @@ def test_yaml_and_json_round_trip_exactly() -> None:
     assert document["schema"] == "tierscope.policy/v1"
     assert document["routes"][0]["expected_monthly_saving_usd"] == "80.571429"  # a string: exact money
     assert document["generated_at"] == "2025-03-01T12:00:00+00:00"
+    canary = {"model": "m", "state": "proposed", "share": 0.05, "monthly_saving_if_holds_usd": "1.000000"}
+    unknown = replace(policy, routes=(replace(policy.routes[0], confidence=None, canary=canary), *policy.routes[1:]))
+    assert Policy.from_yaml(unknown.to_yaml()) == unknown and Policy.from_json(unknown.to_json()) == unknown
+
+
+def test_canary_plan_sizes_the_share_the_calls_and_the_worst_case() -> None:
+    incumbent = Incumbent("big", n_quality=100, quality_sum=90.0, cost_per_call_usd=Decimal("0.01"), monthly_calls=3000)
+    fresh = plan(Candidate("worker", "small", "small", "acme", "policy file", Decimal("0.001")), incumbent, 0.855)
+    assert (fresh["state"], fresh["share"], fresh["graded_calls_needed"], fresh["role_calls_until_decision"]) == (
+        "proposed", 0.05, 275, 5500)
+    assert fresh["days_until_decision"] == 55.0 and fresh["monthly_saving_if_holds_usd"] == "27.000000"
+    assert fresh["worst_case_quality_drop"] == 0.045 and fresh["worst_case_extra_cost_usd"] == "0.275000"
+    good = plan(Candidate("worker", "small", "small", "acme", "policy file", Decimal("0.001"), 300, 285.0), incumbent, 0.855)
+    bad = plan(Candidate("worker", "small", "small", "acme", "policy file", Decimal("0.001"), 40, 20.0), incumbent, 0.855)
+    assert (good["state"], good["graded_calls_remaining"], bad["state"]) == ("promote", 0, "stay")
+    unpriced = plan(Candidate("worker", "x", "small", "", "seen for the role", None), incumbent, 0.855)
+    assert unpriced["monthly_saving_if_holds_usd"] is None and unpriced["worst_case_extra_cost_usd"] is None
 
 
 @pytest.mark.parametrize(
