@@ -16,16 +16,15 @@ from dataclasses import dataclass, field
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from tierscope.collector.alerts.runner import AlertRunner
-from tierscope.collector.ingest.batch import Built, build, pack
+from tierscope.collector.ingest.batch import pack
 from tierscope.collector.ingest.decode import Accepted
-from tierscope.collector.pricing.prices import Pricer, load_overrides
+from tierscope.collector.ingest.workers import BuildConfig, BuildPool, TierResolver  # noqa: F401 - re-exported
 from tierscope.collector.server.auth import DEFAULT_TENANT, Auth, check_bind, parse_tokens
 from tierscope.collector.store.clickhouse import Store
 from tierscope.collector.store.feeder import Feeder
 from tierscope.collector.store.reconnect import ReconnectingStore, open_store
 from tierscope.collector.store.rollup import RollupRefresher
 from tierscope.collector.store.wal import LogFull, WriteAheadLog
-from tierscope.collector.store.wal_format import Record
 from tierscope.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,30 +48,6 @@ class Counters:
     started_at: float = field(default_factory=time.time)
 
 
-class TierResolver:
-    """Tier of a model: the configured map first, else the price band from genai-prices."""
-
-    def __init__(self, tier_map: dict[str, str] | None = None) -> None:
-        self.tier_map = dict(tier_map or {})
-        self._cache: dict[tuple[str, str], str] = {}
-
-    def __call__(self, model: str, provider: str) -> str:
-        key = (model, provider)
-        tier = self._cache.get(key)
-        if tier is None:
-            tier = self.tier_map.get(model) or _price_band(model, provider) or ""
-            self._cache[key] = tier
-        return tier
-
-
-def _price_band(model: str, provider: str) -> str | None:
-    try:
-        from tierscope.instrumentation.tiers import tier_for_model
-    except ImportError:  # pragma: no cover - instrumentation ships with the collector
-        return None
-    return tier_for_model(model, provider or None)
-
-
 class Collector:
     def __init__(self, settings: Settings, store: Store | ReconnectingStore | None = None) -> None:
         self.settings = settings
@@ -83,19 +58,24 @@ class Collector:
         elif isinstance(store, Store):
             store.migrate()
         self.store = store
-        self.pricer = Pricer(load_overrides(settings.prices_file))
-        self.resolve_tier = TierResolver(settings.tier_map())
         self.log = WriteAheadLog(settings.spool_path(), max_bytes=settings.spool_max_mb << 20,
                                  segment_bytes=settings.log_segment_mb << 20)
-        self.feeder = Feeder(self.log, self._insert, self._build, batch_bytes=settings.feeder_batch_mb << 20)
+        self.builder = BuildPool(self._build_config(), workers=settings.ingest_workers)
+        self.feeder = Feeder(self.log, self._insert, self.builder, batch_bytes=settings.feeder_batch_mb << 20)
         self.counters = Counters()
         self.alerts = AlertRunner(self.store, interval=settings.alert_interval_s) if settings.alert_interval_s else None
         self.rollup = RollupRefresher(self.store, interval=settings.rollup_interval_s) if settings.rollup_interval_s else None
         self.ready = False
 
+    def _build_config(self) -> BuildConfig:
+        return BuildConfig(self.settings.prices_file, tuple(self.settings.tier_map().items()),
+                           self.settings.keep_content)
+
     def reload_prices(self) -> None:
         """Pick up a changed prices.toml (new spans; `reprice` fixes stored ones)."""
-        self.pricer = Pricer(load_overrides(self.settings.prices_file))
+        old, self.builder = self.builder, BuildPool(self._build_config(), workers=self.settings.ingest_workers)
+        self.feeder.builder = self.builder
+        old.close()
 
     def start(self) -> None:
         self.feeder.start()
@@ -113,10 +93,8 @@ class Collector:
             self.rollup.stop()
         self.flush(timeout=10)  # a clean stop leaves an empty log when the store is up
         self.feeder.stop()
+        self.builder.close()
         self.log.close()
-
-    def _build(self, records: list[Record]) -> Built:
-        return build(records, self.pricer, self.resolve_tier, self.settings.keep_content)
 
     def _insert(self, table: str, rows: object) -> None:
         self.store.insert(table, rows)
@@ -145,9 +123,12 @@ class Collector:
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every record acknowledged so far is in the store (or `timeout`, default
         settings.read_wait_s, passes, or the store is down): reads then see every acked span."""
-        if self.feeder.store_down or not getattr(self.store, "available", True):
+        if not getattr(self.store, "available", True):
             return False
-        return self.log.wait_confirmed(self.log.end, self.settings.read_wait_s if timeout is None else timeout)
+        timeout = self.settings.read_wait_s if timeout is None else timeout
+        if self.feeder.store_down:  # inserts are failing: wait only for the feeder's next attempt
+            timeout = min(timeout, self.feeder.max_backoff + 0.5)
+        return self.log.wait_confirmed(self.log.end, timeout)
 
     def stats(self) -> dict[str, object]:
         """Ingest counters, the log's backlog and the feeder's rate (GET /api/v1/stats)."""

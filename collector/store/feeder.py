@@ -15,7 +15,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from tierscope.collector.ingest.batch import Built, merge_reasons
 from tierscope.collector.store.wal import WriteAheadLog
@@ -39,10 +41,12 @@ class FeederStats:
 
 
 class Feeder:
-    def __init__(self, wal: WriteAheadLog, insert: Callable[[str, object], None],
-                 build: Callable[[list[Record]], Built], *, batch_bytes: int = 32 << 20,
-                 first_backoff: float = 0.2, max_backoff: float = 10.0) -> None:
-        self.wal, self.insert, self.build = wal, insert, build
+    """`builder` has submit(records) -> Future[Built], run_here(records) -> Future[Built] and
+    depth (batches built ahead while one is inserted): collector/ingest/workers.BuildPool."""
+
+    def __init__(self, wal: WriteAheadLog, insert: Callable[[str, object], None], builder: Any, *,
+                 batch_bytes: int = 32 << 20, first_backoff: float = 0.2, max_backoff: float = 2.0) -> None:
+        self.wal, self.insert, self.builder = wal, insert, builder
         self.batch_bytes = batch_bytes
         self.first_backoff, self.max_backoff = first_backoff, max_backoff
         self.stats = FeederStats()
@@ -66,25 +70,34 @@ class Feeder:
         return spans / window
 
     def _run(self) -> None:
-        position = self.wal.confirmed
+        read_at = self.wal.confirmed
+        inflight: deque[tuple[list[Record], Future]] = deque()
         while not self._stop.is_set():
-            if not self.wal.wait(position, timeout=0.5):
+            while len(inflight) < self.builder.depth and self.wal.end > read_at:
+                records = self.wal.read(read_at, self.batch_bytes)
+                read_at = records[-1].end
+                inflight.append((records, self.builder.submit(records)))
+            if not inflight:
+                self.wal.wait(read_at, timeout=0.5)
                 continue
-            records = self.wal.read(position, self.batch_bytes)
-            if not records:
-                continue
+            records, future = inflight.popleft()
+            built = self._built(records, future)
+            if built is None or not self._insert(built):
+                return  # stopping (the records stay in the log for the next start)
+            self.wal.confirm(records[-1].end, len(records))
+            self._account(built)
+
+    def _built(self, records: list[Record], future: Future) -> Built | None:
+        """The batch's rows; a failed build (a worker died, a defect) is retried here, never skipped."""
+        while True:
             try:
-                built = self.build(records)
-            except Exception as exc:  # a defect, not the data's fault: keep the records, say so, retry
+                return future.result()
+            except Exception as exc:  # keep the records, say so, retry in this thread
                 log.exception("building rows from the ingest log failed; retrying")
                 self.stats.last_error = f"build failed: {exc}"[:300]
-                self._stop.wait(self.max_backoff)
-                continue
-            if not self._insert(built):
-                return  # stopping while the store is down: the records stay in the log
-            self.wal.confirm(records[-1].end, len(records))
-            position = records[-1].end
-            self._account(built)
+                if self._stop.wait(self.first_backoff):
+                    return None
+                future = self.builder.run_here(records)
 
     def _insert(self, built: Built) -> bool:
         """Insert the batch, retrying with backoff until it is in or the feeder stops."""
