@@ -103,9 +103,11 @@ class BuildPool:
                 future = self._executor().submit(_build_in_worker, records)
                 self.pooled_batches += 1
                 return future
-            except (BrokenProcessPool, RuntimeError, OSError) as exc:  # a worker died: start afresh
-                log.warning("ingest worker pool failed (%s); restarting it", exc)
+            except (BrokenProcessPool, RuntimeError, OSError) as exc:  # cannot start workers here
+                log.warning("ingest worker processes unavailable (%s); building in the feeder's thread",
+                            str(exc).strip().splitlines()[0])
                 self.close()
+                self.workers = 0
         return self.run_here(records)
 
     def run_here(self, records: list[Record]) -> Future:
