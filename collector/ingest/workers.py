@@ -91,6 +91,7 @@ class BuildPool:
         self.min_pool_bytes = min_pool_bytes
         self.pooled_batches = 0
         self._pool: ProcessPoolExecutor | None = None
+        self._warm: list[Future] = []
 
     @property
     def depth(self) -> int:
@@ -98,11 +99,14 @@ class BuildPool:
         return max(1, self.workers)
 
     def submit(self, records: list[Record]) -> Future:
+        """Build in a worker once the pool is up; while it starts (the first big batch starts it),
+        build here, so no batch waits for interpreters to boot."""
         if self.workers and sum(len(r.payload) for r in records) >= self.min_pool_bytes:
             try:
-                future = self._executor().submit(_build_in_worker, records)
-                self.pooled_batches += 1
-                return future
+                if self._executor_ready():
+                    future = self._pool.submit(_build_in_worker, records)
+                    self.pooled_batches += 1
+                    return future
             except (BrokenProcessPool, RuntimeError, OSError) as exc:  # cannot start workers here
                 log.warning("ingest worker processes unavailable (%s); building in the feeder's thread",
                             str(exc).strip().splitlines()[0])
@@ -118,13 +122,19 @@ class BuildPool:
             future.set_exception(exc)
         return future
 
-    def _executor(self) -> ProcessPoolExecutor:
+    def _executor_ready(self) -> bool:
+        """Start the pool if need be; True once every worker has started (and built a batch)."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_start_worker, initargs=(self.config,))
-        return self._pool
+            self._warm = [self._pool.submit(_build_in_worker, []) for _ in range(self.workers)]
+        if self._warm and all(f.done() for f in self._warm):
+            for f in self._warm:
+                f.result()  # a worker that failed to start raises here
+            self._warm = []
+        return not self._warm
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+            self._pool, self._warm = None, []
