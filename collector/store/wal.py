@@ -143,11 +143,13 @@ class WriteAheadLog:
                     self._cond.wait()
                 if not self._pending:
                     return
-                batch, self._pending, self._pending_bytes = self._pending, [], 0
+                batch, self._pending = self._pending, []
             try:
                 self._write([record for record, _ in batch])
             except OSError as exc:  # a full or failing disk: nothing in this batch is acknowledged
                 log.error("ingest log write failed: %s", exc)
+                with self._cond:
+                    self._pending_bytes -= sum(len(record) for record, _ in batch)
                 for _, future in batch:
                     future.set_exception(exc)
                 continue
@@ -158,10 +160,17 @@ class WriteAheadLog:
         data = b"".join(records)
         if self._end > self._segments[-1] and self._end - self._segments[-1] + len(data) > self.segment_bytes:
             self._rotate()
-        os.write(self._fd, data)
-        self._fsync(self._fd)
+        try:
+            written = os.write(self._fd, data)
+            if written != len(data):
+                raise OSError(f"short write to the ingest log ({written} of {len(data)} bytes)")
+            self._fsync(self._fd)
+        except OSError:  # cut what may have reached the file: the next batch starts at the old end
+            os.ftruncate(self._fd, self._end - self._segments[-1])
+            raise
         with self._cond:
             self._end += len(data)
+            self._pending_bytes -= len(data)  # counted against the cap until it is in _end
             self._durable_end = self._end
             self.records_total += len(records)
             self._cond.notify_all()
