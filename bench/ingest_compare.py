@@ -120,15 +120,17 @@ def measure_collector(variant: Variant, command: list[str] | None, ack_bodies: l
         variant.ingest[protocol] = ingest.run(protocol, bodies, spans, clients, command=command)
 
 
-def compare(base_rev: str, ack_bodies: list[bytes], bodies: list[bytes], spans: int, clients: int,
+def compare(base_rev: str | None, ack_bodies: list[bytes], bodies: list[bytes], spans: int, clients: int,
             burst_spans: int = 5_000) -> list[Variant]:
-    """The sink, the collector at `base_rev` and this tree's, measured one after another."""
+    """The sink, the collector at `base_rev` (None: not run) and this tree's, one after another."""
     sink = Variant("instant sink")
     with instant_sink() as (url, grpc_port, _):
         sink.ack_p50_ms, sink.ack_p99_ms = ack_latency(url, ack_bodies)
         sink.burst = sdk_burst(url, grpc_port, burst_spans)
-    before, after = Variant(f"before ({base_rev})"), Variant("after (this tree)")
-    with base_tree(base_rev) as command:
-        measure_collector(before, command, ack_bodies, bodies, spans, clients, burst_spans)
+    after = Variant("after (this tree)")
+    before = Variant(f"before ({base_rev})" if base_rev else "before (not run)")
+    if base_rev:
+        with base_tree(base_rev) as command:
+            measure_collector(before, command, ack_bodies, bodies, spans, clients, burst_spans)
     measure_collector(after, None, ack_bodies, bodies, spans, clients, burst_spans)
     return [sink, before, after]

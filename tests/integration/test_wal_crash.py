@@ -27,14 +27,14 @@ def blocking(name, real):
         seen[name] += 1
         if name == step and seen[name] > after:
             if name == "write":  # half the bytes reach the file, as when a kill lands mid-write
-                fd, data = args
-                real(fd, data[: len(data) // 2])
+                fd, data, offset = args
+                real(fd, data[: len(data) // 2], offset)
             print("AT", name, flush=True)
             time.sleep(600)
         return real(*args)
     return hooked
 
-w.os.write = blocking("write", os.write)
+w.os.pwrite = blocking("write", os.pwrite)
 real_fsync_dir = w.WriteAheadLog._fsync_dir
 w.WriteAheadLog._fsync = blocking("fsync", w.WriteAheadLog._fsync)
 w.WriteAheadLog._fsync_dir = blocking("rotate", real_fsync_dir)
