@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from collector_process import CollectorProcess, cpu_seconds, thread_cpu_seconds
+from collector_process import CollectorProcess, cpu_seconds, status_kib, thread_cpu_seconds
 
 _BODIES: list[bytes] = []  # set before forking; children read their share copy-on-write
 _EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -38,8 +38,15 @@ class IngestResult:
     peak_rss_mib: float
     collector_cpu_s: float
     client_cpu_s: float
-    avg_insert_rows: int  # the writer's coalesced batch, on average
+    avg_insert_rows: int  # the store's mean insert, in rows
     thread_cpu_s: dict[str, float]  # collector CPU by thread name during the run
+    visible_s: float = 0.0  # first send -> every span visible in the read API
+    tree_cpu_s: float = 0.0  # collector + its worker processes
+    tree_peak_rss_mib: float = 0.0  # collector's VmHWM + its workers' (an upper bound of the peak total)
+
+    @property
+    def visible_per_s(self) -> float:
+        return self.spans_stored / self.visible_s if self.visible_s else 0.0
 
     @property
     def spans_per_s(self) -> float:
@@ -97,6 +104,28 @@ def _grpc_client(target: str, indices: list[int], go: mp.Event, results: mp.Queu
     results.put((latencies, retries, done, time.process_time()))
 
 
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (the collector's worker processes)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    return sum(cpu_seconds(p) for p in _tree(pid))
+
+
+def tree_peak_rss_mib(pid: int) -> float:
+    return sum(status_kib(p, "VmHWM") for p in _tree(pid)) / 1024
+
+
 def _py_spy(pid: int, svg: str) -> subprocess.Popen | None:
     exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(exe).exists():
@@ -127,6 +156,7 @@ def run(protocol: str, bodies: list[bytes], spans_sent: int, clients: int = 4,
         time.sleep(1.0)  # clients connected and waiting
         spy = _py_spy(collector.pid, profile) if profile else None
         cpu_before = cpu_seconds(collector.pid)
+        tree_before = tree_cpu_seconds(collector.pid)
         threads_before = thread_cpu_seconds(collector.pid)
         start = time.monotonic()
         go.set()
@@ -141,6 +171,12 @@ def run(protocol: str, bodies: list[bytes], spans_sent: int, clients: int = 4,
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
         stored = collector.get("/api/v1/spend", by="role")["total"]["spans"]
+        while stored < spans_sent and time.monotonic() - start < wall + 120:  # persisted and visible
+            time.sleep(0.05)
+            stored = collector.get("/api/v1/spend", by="role")["total"]["spans"]
+        visible = time.monotonic() - start
+        cpu_tree = tree_cpu_seconds(collector.pid) - tree_before
+        rss_tree = tree_peak_rss_mib(collector.pid)
         writer = collector.get("/api/v1/stats")
     latencies = np.array([x for o in outcomes for x in o[0]]) * 1000
     _BODIES = []
@@ -150,6 +186,7 @@ def run(protocol: str, bodies: list[bytes], spans_sent: int, clients: int = 4,
         retries=sum(o[1] for o in outcomes), peak_rss_mib=rss, collector_cpu_s=collector_cpu,
         client_cpu_s=sum(o[3] for o in outcomes),
         avg_insert_rows=round(writer["spans_written"] / max(1, writer["inserts"])),
+        visible_s=visible, tree_cpu_s=cpu_tree, tree_peak_rss_mib=rss_tree,
         thread_cpu_s={k: round(v, 2) for k, v in sorted(threads.items(), key=lambda kv: -kv[1]) if v >= 0.05},
     )
 

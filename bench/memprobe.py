@@ -139,7 +139,7 @@ def main() -> int:
                    "rss_anon": status_kib(pid, "RssAnon") / 1024, "rss_file": status_kib(pid, "RssFile") / 1024,
                    "py_blocks_k": sys.getallocatedblocks() / 1000,
                    "arrow_pool": pa.total_allocated_bytes() / (1 << 20),
-                   "spans": collector.collector.writer.stats.spans_written,
+                   "spans": collector.collector.feeder.stats.spans_written,
                    "rollup_hours": getattr(collector.collector.rollup, "hours_refreshed", 0)}
             row.update(mallinfo())
             row.update(engine())

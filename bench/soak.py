@@ -64,6 +64,7 @@ def main() -> int:
     collector = CollectorProcess(env=dict(kv.split("=", 1) for kv in args.env)).start()
     samples: list[tuple[float, float]] = []
     load: list[float] = []  # the machine's 1-minute load average beside each sample (it is shared)
+    backlog: list[tuple[int, float]] = []  # ingest log: unstored bytes and the oldest span's age, per sample
     sent = ok = 0
     warm = peak_reset = False  # VmHWM (peak RSS) is reset when warm-up ends: the peak of the steady part
     client = httpx.Client(timeout=60)
@@ -88,8 +89,10 @@ def main() -> int:
             if not samples or elapsed - samples[-1][0] >= 10:
                 samples.append((elapsed, status_kib(collector.pid, "VmRSS") / 1024))
                 load.append(os.getloadavg()[0])
-                print(f"  {elapsed:6.0f}s  {sent:>10,} spans  RSS {samples[-1][1]:7.1f} MiB  load {load[-1]:.1f}",
-                      flush=True)
+                health = collector.get("/healthz")  # no read barrier: the backlog as it is
+                backlog.append((health.get("log_bytes", 0), health.get("log_oldest_age_s", 0.0)))
+                print(f"  {elapsed:6.0f}s  {sent:>10,} spans  RSS {samples[-1][1]:7.1f} MiB  load {load[-1]:.1f}  "
+                      f"log {backlog[-1][0] / 2**20:.1f} MiB, oldest {backlog[-1][1]:.1f} s", flush=True)
         wall = time.monotonic() - began
         peak = status_kib(collector.pid, "VmHWM") / 1024
         stored = collector.get("/api/v1/spend")["total"]["spans"]
@@ -114,6 +117,8 @@ def main() -> int:
             ("RSS spread around the mean (target ±10%)", f"±{spread:.1%} — {'flat' if spread <= 0.10 else 'NOT flat'}"),
             ("RSS mean, first / second half after warm-up", f"{_mean(steady[:len(steady) // 2]):.0f} / "
                                                             f"{_mean(steady[len(steady) // 2:]):.0f} MiB"),
+            ("ingest log backlog, max bytes / max oldest age (sampled every ~10 s)",
+             f"{max(b for b, _ in backlog) / 2**20:.1f} MiB / {max(a for _, a in backlog):.1f} s"),
             ("machine load (1-min average), min / mean / max", f"{min(load):.1f} / {_mean(load):.1f} / {max(load):.1f} "
                                                                f"on {os.cpu_count()} cores")]
     title = f"# tierscope soak — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {args.rate:,}/s for {args.minutes:g} min"

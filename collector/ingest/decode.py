@@ -41,7 +41,8 @@ def gunzip(body: bytes, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
     return data
 
 
-def decode_body(body: bytes, content_type: str, content_encoding: str = "") -> DecodedTraces:
+def _inflate(body: bytes, content_type: str, content_encoding: str) -> tuple[bytes, str]:
+    """The body under its size caps, gunzipped if need be, and its media type."""
     if len(body) > MAX_BODY_BYTES:
         raise TooLarge(f"body exceeds {MAX_BODY_BYTES} bytes")
     encoding = content_encoding.strip().lower()
@@ -49,12 +50,68 @@ def decode_body(body: bytes, content_type: str, content_encoding: str = "") -> D
         body = gunzip(body)
     elif encoding not in ("", "identity"):
         raise BadRequest(f"unsupported Content-Encoding {content_encoding!r} (use gzip or none)")
-    media = content_type.split(";")[0].strip().lower()
+    return body, content_type.split(";")[0].strip().lower()
+
+
+def decode_body(body: bytes, content_type: str, content_encoding: str = "") -> DecodedTraces:
+    body, media = _inflate(body, content_type, content_encoding)
     if media == "application/json":
         return decoded(parse_json(body))
     if media in ("application/x-protobuf", "application/protobuf", "application/octet-stream", ""):
         return decode_traces(body)
     raise BadRequest(f"unsupported Content-Type {content_type!r} (use application/x-protobuf or application/json)")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What the ingest log keeps of a request (its protobuf encoding), and what the ack reports."""
+
+    body: bytes
+    spans: int
+    rejected: int = 0  # spans invalid at decode time (partial_success); the feeder skips them too
+    message: str = ""
+
+
+def accept_body(body: bytes, content_type: str, content_encoding: str = "") -> Accepted:
+    """Validate a body as the ack path must (size caps, gzip, JSON or protobuf that parses as an
+    ExportTraceServiceRequest, span ids and start times) without decoding attributes: that is
+    the store feeder's work."""
+    body, media = _inflate(body, content_type, content_encoding)
+    if media == "application/json":
+        return accept_protobuf(parse_json(body).SerializeToString())
+    if media in ("application/x-protobuf", "application/protobuf", "application/octet-stream", ""):
+        return accept_protobuf(body)
+    raise BadRequest(f"unsupported Content-Type {content_type!r} (use application/x-protobuf or application/json)")
+
+
+def accept_protobuf(body: bytes) -> Accepted:
+    """An OTLP protobuf body parsed as the fast path's view; raises BadRequest if it is not one."""
+    view = _VIEW()
+    try:
+        view.ParseFromString(body)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise BadRequest(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+    spans = [span for rs in view.resource_spans for ss in rs.scope_spans for span in ss.spans]
+    reasons: dict[str, int] = {}
+    for span in spans:
+        reason = structural_problem(span)
+        if reason:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    message = "; ".join(f"{n} rejected: {r}" for r, n in reasons.items())
+    return Accepted(body, len(spans), sum(reasons.values()), message)
+
+
+def structural_problem(span: Any) -> str:
+    """Why a span cannot be stored whatever its attributes say ("" when its ids and start are fine)."""
+    if len(span.trace_id) != 16 or span.trace_id == _ZERO_TRACE:
+        return "trace_id must be 16 bytes, not all zero"
+    if len(span.span_id) != 8 or span.span_id == _ZERO_SPAN:
+        return "span_id must be 8 bytes, not all zero"
+    if len(span.parent_span_id) not in (0, 8):
+        return "parent_span_id must be empty or 8 bytes"
+    if span.start_time_unix_nano == 0:
+        return "start_time_unix_nano is missing"
+    return ""
 
 
 def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
@@ -189,6 +246,7 @@ def _view_request_class() -> type:
 
 
 _VIEW = _view_request_class()
+_ZERO_TRACE, _ZERO_SPAN = bytes(16), bytes(8)
 _KV_CACHE: dict[bytes, tuple[str, Any]] = {}
 _KV_CACHE_MAX = 50_000  # ~10 MB; unique values (response ids) would otherwise grow it forever
 _DOUBLE = struct.Struct("<d")

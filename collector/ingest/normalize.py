@@ -5,10 +5,9 @@ OpenTelemetry semconv, its older names, OpenLLMetry's and OpenInference's. Non-L
 counted and dropped; spans that cannot be trusted are rejected with a reason, and the good spans
 of the same request are kept.
 
-Speed: a span takes the fast path (`_fast_row`) when it is the common case — an LLM span whose
-values need no warning, no rejection and no conversion — and the general path (`_one_span`)
-otherwise, which handles everything and gives the same row the fast path would. Per distinct set
-of attribute keys a `_Plan` says once which spellings are present and which keys are extras.
+One row builder (`_row`) handles every span. Speed comes from `_Plan`: per distinct set of
+attribute keys it says once which spellings are present and which keys are extras, so a span
+reads only the keys it has; values take a type check on the common case and convert otherwise.
 """
 
 from __future__ import annotations
@@ -19,10 +18,11 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tierscope.collector.ingest.decode import DecodedTraces, any_value, attributes, decoded  # noqa: F401 - re-exported
+from tierscope.collector.ingest.decode import (  # noqa: F401 - any_value, attributes re-exported
+    DecodedTraces, any_value, attributes, decoded, structural_problem)
 from tierscope.collector.ingest.vendors import adapt_attributes, nested_sdk_duplicates, served_tier
-from tierscope.instrumentation import conventions as c
 from tierscope.errors import Rejected
+from tierscope.instrumentation import conventions as c
 
 MAX_TOKENS = 100_000_000  # per kind per span; more than any real call, less than a corrupt counter
 MAX_DIMENSION_CHARS = 1024  # role, team, model, ...: longer values are cut to this
@@ -102,26 +102,6 @@ def _first(attrs: dict[str, Any], keys: Iterable[str]) -> Any:
     return None
 
 
-def _tokens(attrs: dict[str, Any], keys: tuple[str, ...]) -> int:
-    value = _first(attrs, keys)
-    if value is None:
-        return 0
-    if isinstance(value, bool):
-        raise Rejected(f"{keys[0]} is a boolean")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    elif isinstance(value, str):
-        try:
-            value = int(value.strip())
-        except ValueError:
-            raise Rejected(f"{keys[0]} is not an integer") from None
-    if not isinstance(value, int):
-        raise Rejected(f"{keys[0]} is not an integer")
-    if value < 0 or value > MAX_TOKENS:
-        raise Rejected(f"{keys[0]} out of range [0, {MAX_TOKENS}]")
-    return value
-
-
 def _text(value: Any, out: Normalized, what: str) -> str:
     if value is None:
         return ""
@@ -142,16 +122,6 @@ def _score(value: Any) -> float | None:
     return score if 0.0 <= score <= 1.0 else None
 
 
-def is_llm_span(attrs: dict[str, Any]) -> bool:
-    operation = _first(attrs, c.OPERATION_KEYS)
-    if isinstance(operation, str) and operation:
-        return operation.lower() in LLM_OPERATIONS
-    kind = attrs.get(c.OPENINFERENCE_SPAN_KIND)
-    if isinstance(kind, str) and kind:
-        return kind.upper() in OPENINFERENCE_LLM_KINDS
-    return _first(attrs, c.MODEL_KEYS) is not None and _first(attrs, c.INPUT_TOKENS_KEYS + c.OUTPUT_TOKENS_KEYS) is not None
-
-
 def _is_content(key: str) -> bool:
     return key.startswith(c.CONTENT_KEY_PREFIXES)
 
@@ -169,30 +139,35 @@ def normalize(
     rows: list[tuple] = []
     llm_scopes: list[tuple[str, bytes, bytes]] = []  # to find an SDK's own span nested under a vendor's
     scopes_by_resource = traces.span_scopes or [[""] * len(group) for group in traces.spans]
+    plans = _PLANS[keep_content]
     for resource, spans, span_attributes, scopes in zip(traces.resources, traces.spans, traces.span_attributes,
                                                         scopes_by_resource):
-        context = {
-            "service": _text(resource.get(c.SERVICE_NAME), out, "service.name"),
-            "environment": _text(_first(resource, c.DEPLOYMENT_ENVIRONMENT), out, "environment"),
-            "team": resource.get(c.TEAM),
-            "feature": resource.get(c.FEATURE),
-        }
+        context = _Context(_text(resource.get(c.SERVICE_NAME), out, "service.name"),
+                           _text(_first(resource, c.DEPLOYMENT_ENVIRONMENT), out, "environment"),
+                           resource.get(c.TEAM), resource.get(c.FEATURE))
         for span, attrs, scope in zip(spans, span_attributes, scopes):
             if c.DUPLICATE_OF in attrs:  # another library's span inside our LLM span: already counted
                 out.non_llm += 1
                 continue
             attrs = adapt_attributes(scope, attrs)
-            row = _fast_row(span, attrs, context, resolve_tier, keep_content)
-            if row is None:
-                try:
-                    row = _one_span(span, attrs, context, out, resolve_tier, keep_content)
-                except Rejected as exc:
-                    out.reject(str(exc))
-                    continue
-                if row is None:
-                    continue
-            rows.append(row)
-            llm_scopes.append((scope, span.span_id, span.parent_span_id))
+            problem = structural_problem(span)
+            if problem:
+                out.reject(problem)
+                continue
+            keys = tuple(attrs)
+            plan = plans.get(keys)
+            if plan is None:
+                if len(plans) >= _MAX_PLANS:  # attribute names are the client's: bound what they cost us
+                    plans.clear()
+                plan = plans[keys] = _plan(keys, keep_content)
+            try:
+                row = _row(span, attrs, plan, context, out, resolve_tier)
+            except Rejected as exc:
+                out.reject(str(exc))
+                continue
+            if row is not None:
+                rows.append(row)
+                llm_scopes.append((scope, span.span_id, span.parent_span_id))
     duplicates = {d.hex() for d in nested_sdk_duplicates(llm_scopes)} if len(llm_scopes) > 1 else set()
     if duplicates:
         at = SPAN_COLUMNS.index("span_id")
@@ -204,128 +179,56 @@ def normalize(
     return out
 
 
-def _ids(span: Any) -> tuple[str, str, str]:
-    if len(span.trace_id) != 16 or not any(span.trace_id):
-        raise Rejected("trace_id must be 16 bytes, not all zero")
-    if len(span.span_id) != 8 or not any(span.span_id):
-        raise Rejected("span_id must be 8 bytes, not all zero")
-    if len(span.parent_span_id) not in (0, 8):
-        raise Rejected("parent_span_id must be empty or 8 bytes")
-    return span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex()
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What a resource gives each of its spans."""
+
+    service: str
+    environment: str
+    team: Any
+    feature: Any
 
 
-def _one_span(span: Any, attrs: dict[str, Any], context: dict[str, Any], out: Normalized,
-              resolve_tier: TierResolver | None, keep_content: bool) -> tuple | None:
-    """The general path: one span's row (SPAN_COLUMNS order), or None for a quality event or a non-LLM span."""
-    if span.name == c.QUALITY_SPAN_NAME and c.QUALITY_TARGET_SPAN_ID in attrs:
-        _quality_event(span, attrs, out)
-        return None
-    if not is_llm_span(attrs):
-        out.non_llm += 1
-        return None
-    trace_id, span_id, parent_span_id = _ids(span)
-    if span.start_time_unix_nano == 0:
-        raise Rejected("start_time_unix_nano is missing")
-    end = max(span.end_time_unix_nano, span.start_time_unix_nano)
-
-    input_tokens = _tokens(attrs, c.INPUT_TOKENS_KEYS)
-    output_tokens = _tokens(attrs, c.OUTPUT_TOKENS_KEYS)
-    cache_read = _tokens(attrs, c.CACHE_READ_KEYS)
-    cache_write = _tokens(attrs, c.CACHE_WRITE_KEYS)
-    reasoning = _tokens(attrs, c.REASONING_KEYS)
-    if cache_read + cache_write > input_tokens:
-        # Reported the Anthropic way (input excludes cache); semconv's input includes it.
-        input_tokens += cache_read + cache_write
-    if reasoning > output_tokens:
-        output_tokens += reasoning
-
-    request_model = _text(_first(attrs, c.REQUEST_MODEL_KEYS), out, "model")
-    response_model = _text(attrs.get(c.RESPONSE_MODEL), out, "model")
-    model = response_model or request_model or _text(_first(attrs, c.MODEL_KEYS), out, "model")
-    provider = _text(_first(attrs, c.PROVIDER_KEYS), out, "provider").lower()
-    tier = str(attrs.get(c.TIER) or "").lower()
-    if tier not in c.TIERS:
-        if tier:
-            out.warn(f"unknown tier {tier[:40]!r} replaced by the model's tier")
-        tier = resolve_tier(model, provider) if resolve_tier and model else ""
-
-    score = _score(attrs.get(c.QUALITY_SCORE))
-    if score is None and attrs.get(c.QUALITY_SCORE) is not None:
-        out.warn(f"{c.QUALITY_SCORE} must be a number in [0, 1]; ignored")
-    propensity = _propensity(attrs.get(c.ROUTER_PROPENSITY))
-
-    extra = {}
-    for key, value in attrs.items():
-        if key in _EXTRACTED or (not keep_content and _is_content(key)):
-            continue
-        if len(extra) >= MAX_ATTRIBUTES:
-            out.warn(f"more than {MAX_ATTRIBUTES} extra attributes; the rest were dropped")
-            break
-        extra[key[:MAX_ATTRIBUTE_CHARS]] = str(value)[:MAX_ATTRIBUTE_CHARS]
-
-    return (
-        trace_id, span_id, parent_span_id, span.name[:MAX_DIMENSION_CHARS], span.start_time_unix_nano, end,
-        _STATUS.get(span.status.code, "UNSET"), _text(attrs.get(c.ERROR_TYPE), out, "error.type"),
-        context["service"], context["environment"], _text(attrs.get(c.ROLE), out, "role"), tier,
-        _text(attrs.get(c.TEAM) or context["team"], out, "team"),
-        _text(attrs.get(c.FEATURE) or context["feature"], out, "feature"),
-        _text(attrs.get(c.AGENT_NAME), out, "gen_ai.agent.name"),
-        _text(attrs.get(c.CONVERSATION_ID), out, "gen_ai.conversation.id"),
-        _text(_first(attrs, c.OPERATION_KEYS) or "chat", out, "operation").lower(),
-        provider, request_model, response_model, model,
-        input_tokens, output_tokens, cache_read, cache_write, reasoning,
-        score, _text(attrs.get(c.QUALITY_SOURCE), out, "quality source") if score is not None else "",
-        _text(attrs.get(c.ROUTER_POLICY_VERSION), out, "policy version"), propensity,
-        attrs.get(c.ROUTER_EXPLORED) is True, _text(attrs.get(c.ROUTER_ESCALATED_FROM), out, "escalated_from"),
-        extra, *served_tier(attrs),
-    )
-
-
-def _propensity(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1:
-        return float(value)
-    return None
-
-
-# --- the fast path ------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """What a span with these attribute keys (in this order) reads: the spellings present, in
     priority order, and its extra attributes as (stored key, key)."""
 
+    quality_event: bool
     operation: tuple[str, ...]
     request_model: tuple[str, ...]
     model: tuple[str, ...]
     provider: tuple[str, ...]
     tokens: tuple[tuple[str, ...], ...]  # input, output, cache read, cache write, reasoning
+    has_tokens: bool  # any input or output count key
     extras: tuple[tuple[str, str], ...]
+    extras_cut: bool  # more than MAX_ATTRIBUTES extras: the rest are dropped (with a warning)
 
 
-_PLANS: dict[bool, dict[tuple[str, ...], _Plan | None]] = {False: {}, True: {}}  # by keep_content, then keys
-_UNPLANNED = object()
+_PLANS: dict[bool, dict[tuple[str, ...], _Plan]] = {False: {}, True: {}}  # by keep_content, then keys
 _MAX_PLANS = 4096
 _TOKEN_KEYS = (c.INPUT_TOKENS_KEYS, c.OUTPUT_TOKENS_KEYS, c.CACHE_READ_KEYS, c.CACHE_WRITE_KEYS, c.REASONING_KEYS)
-_ZERO_TRACE, _ZERO_SPAN = bytes(16), bytes(8)
 
 
-def _plan(keys: tuple[str, ...], keep_content: bool) -> _Plan | None:
-    """None when spans with these keys always take the general path (quality events, too many extras)."""
-    if c.QUALITY_TARGET_SPAN_ID in keys:
-        return None
+def _plan(keys: tuple[str, ...], keep_content: bool) -> _Plan:
     present = set(keys)
 
     def spellings(candidates: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(k for k in candidates if k in present)
 
     extras: dict[str, str] = {}
+    cut = False
     for key in keys:
         if key in _EXTRACTED or (not keep_content and _is_content(key)):
             continue
         if len(extras) >= MAX_ATTRIBUTES:
-            return None
+            cut = True
+            break
         extras[key[:MAX_ATTRIBUTE_CHARS]] = key
-    return _Plan(spellings(c.OPERATION_KEYS), spellings(c.REQUEST_MODEL_KEYS), spellings(c.MODEL_KEYS),
-                 spellings(c.PROVIDER_KEYS), tuple(spellings(k) for k in _TOKEN_KEYS), tuple(extras.items()))
+    tokens = tuple(spellings(k) for k in _TOKEN_KEYS)
+    return _Plan(c.QUALITY_TARGET_SPAN_ID in present, spellings(c.OPERATION_KEYS), spellings(c.REQUEST_MODEL_KEYS),
+                 spellings(c.MODEL_KEYS), spellings(c.PROVIDER_KEYS), tokens, bool(tokens[0] or tokens[1]),
+                 tuple(extras.items()), cut)
 
 
 def _pick(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -337,13 +240,48 @@ def _pick(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
-def _plain(value: Any) -> str | None:
-    """`_text` when it would not warn; None when it would (the general path then handles the span)."""
-    if value is None:
-        return ""
-    if type(value) is not str:
-        value = str(value)
-    return value if len(value) <= MAX_DIMENSION_CHARS else None
+def _is_llm(attrs: dict[str, Any], plan: _Plan, operation: Any) -> bool:
+    if isinstance(operation, str) and operation:
+        return operation.lower() in LLM_OPERATIONS
+    kind = attrs.get(c.OPENINFERENCE_SPAN_KIND)
+    if isinstance(kind, str) and kind:
+        return kind.upper() in OPENINFERENCE_LLM_KINDS
+    return _pick(attrs, plan.model) is not None and plan.has_tokens and (
+        _pick(attrs, plan.tokens[0] + plan.tokens[1]) is not None)
+
+
+def _count(value: Any, key: str) -> int:
+    """A token count as an int in [0, MAX_TOKENS]; raises Rejected naming `key` otherwise."""
+    if value.__class__ is int and 0 <= value <= MAX_TOKENS:
+        return value
+    if isinstance(value, bool):
+        raise Rejected(f"{key} is a boolean")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise Rejected(f"{key} is not an integer") from None
+    if not isinstance(value, int):
+        raise Rejected(f"{key} is not an integer")
+    if value < 0 or value > MAX_TOKENS:
+        raise Rejected(f"{key} out of range [0, {MAX_TOKENS}]")
+    return value
+
+
+def _usage(attrs: dict[str, Any], plan: _Plan) -> list[int]:
+    """Input, output, cache read, cache write and reasoning tokens, in semconv's meaning."""
+    tokens = []
+    for spellings, keys in zip(plan.tokens, _TOKEN_KEYS):
+        value = _pick(attrs, spellings) if spellings else None
+        tokens.append(0 if value is None else _count(value, keys[0]))
+    if tokens[2] + tokens[3] > tokens[0]:
+        # Reported the Anthropic way (input excludes cache); semconv's input includes it.
+        tokens[0] += tokens[2] + tokens[3]
+    if tokens[4] > tokens[1]:
+        tokens[1] += tokens[4]
+    return tokens
 
 
 def _attribute_text(value: Any) -> str:
@@ -353,84 +291,54 @@ def _attribute_text(value: Any) -> str:
     return str(value)[:MAX_ATTRIBUTE_CHARS]
 
 
-def _fast_row(span: Any, attrs: dict[str, Any], context: dict[str, Any], resolve_tier: TierResolver | None,
-              keep_content: bool) -> tuple | None:
-    """`_one_span`'s row for the common span, or None: then `_one_span` decides (and warns, rejects...)."""
-    plans = _PLANS[keep_content]
-    keys = tuple(attrs)
-    plan = plans.get(keys, _UNPLANNED)
-    if plan is _UNPLANNED:
-        if len(plans) >= _MAX_PLANS:  # attribute names are the client's: bound what they cost us
-            plans.clear()
-        plan = plans[keys] = _plan(keys, keep_content)
-    if plan is None:
+def _row(span: Any, attrs: dict[str, Any], plan: _Plan, context: _Context, out: Normalized,
+         resolve_tier: TierResolver | None) -> tuple | None:
+    """One span's row (SPAN_COLUMNS order), or None for a quality event or a non-LLM span."""
+    if plan.quality_event and span.name == c.QUALITY_SPAN_NAME:
+        _quality_event(span, attrs, out)
         return None
     operation = _pick(attrs, plan.operation)
-    if type(operation) is not str or len(operation) > MAX_DIMENSION_CHARS:
+    if not _is_llm(attrs, plan, operation):
+        out.non_llm += 1
         return None
-    operation = operation.lower()
-    if operation not in LLM_OPERATIONS:
-        return None
-    trace_id, span_id, parent_span_id = span.trace_id, span.span_id, span.parent_span_id
-    if (len(trace_id) != 16 or trace_id == _ZERO_TRACE or len(span_id) != 8 or span_id == _ZERO_SPAN
-            or len(parent_span_id) not in (0, 8)):
-        return None
-    start = span.start_time_unix_nano
-    if not start:
-        return None
-    end = max(span.end_time_unix_nano, start)
-
-    tokens = []
-    for spellings in plan.tokens:
-        value = _pick(attrs, spellings) if spellings else None
-        if value is None:
-            value = 0
-        elif type(value) is not int or value < 0 or value > MAX_TOKENS:
-            return None
-        tokens.append(value)
-    input_tokens, output_tokens, cache_read, cache_write, reasoning = tokens
-    if cache_read + cache_write > input_tokens:
-        input_tokens += cache_read + cache_write
-    if reasoning > output_tokens:
-        output_tokens += reasoning
-
-    request_model = _plain(_pick(attrs, plan.request_model))
-    response_model = _plain(attrs.get(c.RESPONSE_MODEL))
-    if request_model is None or response_model is None:
-        return None
-    model = response_model or request_model or _plain(_pick(attrs, plan.model))
-    provider = _plain(_pick(attrs, plan.provider))
-    if model is None or provider is None:
-        return None
-    provider = provider.lower()
+    input_tokens, output_tokens, cache_read, cache_write, reasoning = _usage(attrs, plan)
+    request_model = _text(_pick(attrs, plan.request_model), out, "model")
+    response_model = _text(attrs.get(c.RESPONSE_MODEL), out, "model")
+    model = response_model or request_model or _text(_pick(attrs, plan.model), out, "model")
+    provider = _text(_pick(attrs, plan.provider), out, "provider").lower()
     tier = str(attrs.get(c.TIER) or "").lower()
     if tier not in c.TIERS:
         if tier:
-            return None
+            out.warn(f"unknown tier {tier[:40]!r} replaced by the model's tier")
         tier = resolve_tier(model, provider) if resolve_tier and model else ""
-
-    score = attrs.get(c.QUALITY_SCORE)
-    if score is not None:
-        score = _score(score)
-        if score is None:
-            return None
-    texts = (attrs.get(c.ERROR_TYPE), attrs.get(c.ROLE), attrs.get(c.TEAM) or context["team"],
-             attrs.get(c.FEATURE) or context["feature"], attrs.get(c.AGENT_NAME), attrs.get(c.CONVERSATION_ID),
-             attrs.get(c.QUALITY_SOURCE) if score is not None else None, attrs.get(c.ROUTER_POLICY_VERSION),
-             attrs.get(c.ROUTER_ESCALATED_FROM))
-    texts = tuple(map(_plain, texts))
-    if None in texts:
-        return None
-    error_type, role, team, feature, agent_name, conversation_id, quality_source, policy_version, escalated_from = texts
-    extra = {stored: _attribute_text(attrs[key]) for stored, key in plan.extras}
+    raw_score = attrs.get(c.QUALITY_SCORE)
+    score = _score(raw_score)
+    if score is None and raw_score is not None:
+        out.warn(f"{c.QUALITY_SCORE} must be a number in [0, 1]; ignored")
+    if plan.extras_cut:
+        out.warn(f"more than {MAX_ATTRIBUTES} extra attributes; the rest were dropped")
+    start = span.start_time_unix_nano
     return (
-        trace_id.hex(), span_id.hex(), parent_span_id.hex(), span.name[:MAX_DIMENSION_CHARS], start, end,
-        _STATUS.get(span.status.code, "UNSET") if span.HasField("status") else "UNSET", error_type, context["service"], context["environment"], role, tier,
-        team, feature, agent_name, conversation_id, operation, provider, request_model, response_model, model,
-        input_tokens, output_tokens, cache_read, cache_write, reasoning, score, quality_source, policy_version,
-        _propensity(attrs.get(c.ROUTER_PROPENSITY)), attrs.get(c.ROUTER_EXPLORED) is True, escalated_from, extra,
-        *served_tier(attrs),
+        span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex(), span.name[:MAX_DIMENSION_CHARS], start,
+        max(span.end_time_unix_nano, start), _STATUS.get(span.status.code, "UNSET"),
+        _text(attrs.get(c.ERROR_TYPE), out, "error.type"), context.service, context.environment,
+        _text(attrs.get(c.ROLE), out, "role"), tier, _text(attrs.get(c.TEAM) or context.team, out, "team"),
+        _text(attrs.get(c.FEATURE) or context.feature, out, "feature"),
+        _text(attrs.get(c.AGENT_NAME), out, "gen_ai.agent.name"),
+        _text(attrs.get(c.CONVERSATION_ID), out, "gen_ai.conversation.id"),
+        _text(operation or "chat", out, "operation").lower(), provider, request_model, response_model, model,
+        input_tokens, output_tokens, cache_read, cache_write, reasoning,
+        score, _text(attrs.get(c.QUALITY_SOURCE), out, "quality source") if score is not None else "",
+        _text(attrs.get(c.ROUTER_POLICY_VERSION), out, "policy version"), _propensity(attrs.get(c.ROUTER_PROPENSITY)),
+        attrs.get(c.ROUTER_EXPLORED) is True, _text(attrs.get(c.ROUTER_ESCALATED_FROM), out, "escalated_from"),
+        {stored: _attribute_text(attrs[key]) for stored, key in plan.extras}, *served_tier(attrs),
     )
+
+
+def _propensity(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1:
+        return float(value)
+    return None
 
 
 def _hex_id(value: Any, length: int, what: str) -> str:
@@ -444,13 +352,12 @@ def _quality_event(span: Any, attrs: dict[str, Any], out: Normalized) -> None:
     score = _score(attrs.get(c.QUALITY_SCORE))
     if score is None:
         raise Rejected(f"quality event needs {c.QUALITY_SCORE} in [0, 1]")
-    _, event_id, _ = _ids(span)
     trace_id = _hex_id(attrs.get(c.QUALITY_TARGET_TRACE_ID), 32, c.QUALITY_TARGET_TRACE_ID)
     span_id = _hex_id(attrs.get(c.QUALITY_TARGET_SPAN_ID), 16, c.QUALITY_TARGET_SPAN_ID)
     q = out.quality
     q["trace_id"].append(trace_id)
     q["span_id"].append(span_id)
-    q["event_id"].append(event_id)
+    q["event_id"].append(span.span_id.hex())
     q["event_time"].append(span.start_time_unix_nano or span.end_time_unix_nano)
     q["score"].append(score)
     q["source"].append(_text(attrs.get(c.QUALITY_SOURCE), out, "quality source"))

@@ -23,11 +23,11 @@ from tierscope.collector.read import api
 from tierscope.collector.recommender.api import recommend
 from tierscope.collector.recommender.publish import policy_routes
 from tierscope.errors import RuleError
-from tierscope.collector.ingest.decode import MAX_BODY_BYTES, BadRequest, TooLarge, decode_body
+from tierscope.collector.ingest.decode import MAX_BODY_BYTES, BadRequest, TooLarge, accept_body
 from tierscope.collector.server.auth import Unauthorized
+from tierscope.collector.server.service import Collector, export_response
 from tierscope.collector.store.reconnect import StoreUnavailable
-from tierscope.collector.server.service import Collector
-from tierscope.collector.store.writer import Overloaded
+from tierscope.collector.store.wal import LogFull
 
 log = logging.getLogger(__name__)
 PROTOBUF = "application/x-protobuf"
@@ -68,54 +68,38 @@ def create_app(collector: Collector) -> Starlette:
             if len(body) > MAX_BODY_BYTES:
                 return _status(request, 413, f"body exceeds {MAX_BODY_BYTES} bytes")
         try:
-            message = decode_body(bytes(body), request.headers.get("content-type", ""),
-                                  request.headers.get("content-encoding", ""))
+            accepted = accept_body(bytes(body), request.headers.get("content-type", ""),
+                                   request.headers.get("content-encoding", ""))
         except TooLarge as exc:
             return _status(request, 413, str(exc))
         except BadRequest as exc:
             return _status(request, 400, str(exc))
         try:
-            result = await collector.export(message, tenant=tenant)
-        except Overloaded as exc:
+            await collector.export(accepted, tenant=tenant)
+        except LogFull as exc:
             return _status(request, 429, str(exc), retry_after=exc.retry_after)
-        except Exception as exc:  # the store failed; nothing was acknowledged
+        except OSError as exc:  # the log could not be written (disk full?); nothing was acknowledged
             log.warning("export failed: %s", exc)
-            return _status(request, 503, f"store unavailable: {str(exc).splitlines()[0][:200]}", retry_after=2)
-        response = ExportTraceServiceResponse()
-        if result.rejected or result.message:
-            response.partial_success.rejected_spans = result.rejected
-            response.partial_success.error_message = result.message
-        return _otlp_response(request, response)
+            return _status(request, 503, f"ingest log unavailable: {exc}"[:200], retry_after=2)
+        return _otlp_response(request, export_response(accepted))
 
     async def healthz(request: Request) -> Response:
         if not collector.ready:
             return JSONResponse({"status": "starting"}, 503)
-        if getattr(collector.store, "available", True):
-            return JSONResponse({"status": "ok", "store": collector.store.describe()})
-        # Still up for ingest (spans go to the spool), so not an error status: say what is wrong.
-        return JSONResponse({"status": "degraded", "store": collector.store.describe(),
-                             "error": collector.store.reason(), "spool_bytes": collector.spool.bytes})
+        status, detail = collector.health()  # degraded is still up for ingest: not an error status
+        return JSONResponse({"status": status, **detail})
 
     async def stats(request: Request) -> Response:
         try:
             collector.auth.tenant(request.headers.get("authorization"))
         except Unauthorized as exc:
             return JSONResponse({"error": str(exc)}, 401)
-        c, w = collector.counters, collector.writer
-        return JSONResponse({
-            "requests": c.requests, "spans_accepted": c.spans_accepted, "spans_rejected": c.spans_rejected,
-            "spans_not_llm": c.spans_not_llm, "quality_accepted": c.quality_accepted,
-            "unknown_service_tiers": c.unknown_service_tiers,
-            "spans_written": w.stats.spans_written, "inserts": w.stats.inserts,
-            "failed_inserts": w.stats.failed_inserts, "pending_spans": w.pending_spans,
-            "rejected_overload": w.stats.rejected_overload, "max_pending_seen": w.stats.max_pending_seen,
-            "spooled_batches": w.stats.spooled_batches, "spool_bytes": collector.spool.bytes,
-            "drained_rows": w.stats.drained_rows, "store_available": getattr(collector.store, "available", True),
-            # The rollup refresher (None when it is off): hours recomputed since start, and the
-            # error of its last tick ("" when it succeeded).
-            "rollup_hours_refreshed": collector.rollup.hours_refreshed if collector.rollup else None,
-            "rollup_error": collector.rollup.last_error if collector.rollup else None,
-        })
+        await run_in_threadpool(collector.flush)  # counters that include every span acked before this call
+        return JSONResponse({**collector.stats(),
+                             # The rollup refresher (None when it is off): hours recomputed since start, and the
+                             # error of its last tick ("" when it succeeded).
+                             "rollup_hours_refreshed": collector.rollup.hours_refreshed if collector.rollup else None,
+                             "rollup_error": collector.rollup.last_error if collector.rollup else None})
 
     settings = collector.settings
     handlers = {**api.endpoints(settings.policy_file, settings.prices_file), "alerts": list_alerts,
@@ -134,6 +118,7 @@ def create_app(collector: Collector) -> Starlette:
             except Unauthorized as exc:
                 return JSONResponse({"error": str(exc)}, 401)
             try:
+                await run_in_threadpool(collector.flush)  # read what was acknowledged before this call
                 if "trace_id" in request.path_params:
                     body = await run_in_threadpool(api.trace, collector.store, params, tenant,
                                                    request.path_params["trace_id"])

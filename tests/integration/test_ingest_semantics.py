@@ -123,16 +123,20 @@ def test_json_gzip_bad_bodies_partial_success_and_healthz(tmp_path):
         r = _post(collector, gzip.compress(json.dumps(doc).encode()), **{"content-type": "application/json",
                                                                         "content-encoding": "gzip"})
         assert r.status_code == 200
-        body = r.json()
-        assert body["partialSuccess"]["rejectedSpans"] == "1"
-        assert "gen_ai.usage.input_tokens out of range" in body["partialSuccess"]["errorMessage"]
+        assert r.json() == {}  # the bad token count is found by the store feeder, after the ack
         r = _post(collector, b"\x00\xffnot a protobuf at all\xff" * 10)
         assert r.status_code == 400
         r = _post(collector, gzip.compress(b"\x00" * (80 * 1024 * 1024)), **{"content-encoding": "gzip"})
         assert r.status_code == 413
         r = _post(collector, request.SerializeToString())  # the same spans again, as protobuf
+        assert ExportTraceServiceResponse.FromString(r.content).partial_success.rejected_spans == 0
+        no_id = encode_spans(_finished_spans([_llm(model="gpt-4o")]))
+        no_id.resource_spans[0].scope_spans[0].spans[0].span_id = bytes(8)
+        r = _post(collector, no_id.SerializeToString())  # invalid at decode time: partial_success says so
         response = ExportTraceServiceResponse.FromString(r.content)
         assert response.partial_success.rejected_spans == 1
+        assert response.partial_success.error_message == "1 rejected: span_id must be 8 bytes, not all zero"
         stats = httpx.get(f"{collector.url}/api/v1/stats").json()
         assert ApiClient(collector.url).get("spend")["total"]["spans"] == 1
+    assert stats["rejected_reasons"] == {"gen_ai.usage.input_tokens out of range [0, 100000000]": 2}
     assert stats["spans_not_llm"] == 2 and stats["spans_rejected"] == 2

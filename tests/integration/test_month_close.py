@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import httpx
 import numpy as np
 import pytest
 
@@ -61,6 +62,7 @@ def export(url: str, spans: list[dict]) -> None:
         span.end(end_time=s["start"] + 1_000_000)
     assert provider.force_flush(30_000)
     provider.shutdown()
+    httpx.get(f"{url}/api/v1/stats", timeout=60)  # returns once every acknowledged span is in the store
 
 
 def random_spans(rng: np.random.Generator, n: int) -> list[dict]:

@@ -111,14 +111,16 @@ def test_overrides_win_and_apply_from_their_date(tmp_path):
 def test_reprice_recomputes_history_after_an_override(tmp_path):
     from test_ingest_semantics import _finished_spans, _llm
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from tierscope.collector.ingest.decode import accept_protobuf
     from tierscope.collector.server.service import Collector
 
     store = Store(f"chdb:{tmp_path / 's'}")
     collector = Collector(Settings(store=f"chdb:{tmp_path / 's'}", prices_file=""), store=store)
-    rows_before = collector.prepare(encode_spans(_finished_spans([_llm(model="acme-llama") for _ in range(3)])), "default")
-    collector.writer.start()
-    rows_before[1].result(30)
-    collector.writer.stop()
+    body = encode_spans(_finished_spans([_llm(model="acme-llama") for _ in range(3)])).SerializeToString()
+    collector.start()
+    collector.append(accept_protobuf(body)).result(30)
+    assert collector.flush(timeout=30)
+    collector.stop()
     assert store.rows("SELECT count(), countIf(cost_usd IS NULL) FROM llm_spans FINAL") == [(3, 3)]
     prices = tmp_path / "prices.toml"
     prices.write_text('[[prices]]\nmodel = "acme-llama"\ninput_mtok = 2\noutput_mtok = 4\n')

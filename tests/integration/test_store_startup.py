@@ -73,7 +73,7 @@ def test_collector_starts_with_its_server_store_down_spools_answers_503_then_dra
 
         acked = [n for n in range(1, 11) if post(base, batch(n)).status_code == 200]
         assert acked == list(range(1, 11))  # acknowledged: on disk, fsync'd
-        assert len(background.collector.spool) > 0
+        assert background.collector.log.backlog().records > 0
 
         read = httpx.get(f"{base}/api/v1/spend", params={"by": "role"})
         assert read.status_code == 503 and read.headers["retry-after"]
@@ -88,7 +88,7 @@ def test_collector_starts_with_its_server_store_down_spools_answers_503_then_dra
 
         server.up.set()  # the server answers: connect, migrate, drain
         wait_for(lambda: store.available, what="the store to connect")
-        wait_for(lambda: len(background.collector.spool) == 0, what="the spool to drain")
+        wait_for(lambda: background.collector.log.backlog().records == 0, what="the spool to drain")
         acked += [n for n in range(11, 14) if post(base, batch(n)).status_code == 200]  # straight to the store
 
         api = ApiClient(base)
