@@ -111,10 +111,11 @@ def sdk_burst(url: str, grpc_port: int, spans: int = 5_000) -> list[dict]:
 
 def measure_collector(variant: Variant, command: list[str] | None, ack_bodies: list[bytes], bodies: list[bytes],
                       spans: int, clients: int, burst_spans: int) -> None:
-    with CollectorProcess(command=command) as collector:
+    with CollectorProcess(command=command) as collector:  # burst_stored: what the burst added
         variant.ack_p50_ms, variant.ack_p99_ms = ack_latency(collector.url, ack_bodies)
-    with CollectorProcess(command=command) as collector:
+        before = collector.get("/api/v1/spend")["total"]["spans"]
         variant.burst = sdk_burst(collector.url, collector.grpc_port, burst_spans)
+        variant.burst_stored = collector.get("/api/v1/spend")["total"]["spans"] - before
         variant.burst_stored = collector.get("/api/v1/spend")["total"]["spans"]
     for protocol in ("http", "grpc"):
         variant.ingest[protocol] = ingest.run(protocol, bodies, spans, clients, command=command)

@@ -122,12 +122,12 @@ def section_ingest(report: Report, bodies: list[bytes], spans: int, clients: int
     burst = 500 if quick else 5_000
     sink, before, after = ingest_compare.compare(None if quick else INGEST_BASE, ack_bodies, bodies, spans,
                                                  clients, burst)
-    names = f"instant sink | {before.name} | {after.name}"
+    names = f"instant sink · {before.name} · {after.name}"
     report.add("1 ingest", f"ack latency p50 / p99, 512-span OTLP/HTTP requests, one sequential client: {names}",
-               " | ".join(_ack(v) for v in (sink, before, after)), "after p50 ≤ 5× sink",
+               " · ".join(_ack(v) for v in (sink, before, after)), "after p50 ≤ 5× sink",
                after.ack_p50_ms <= 5 * sink.ack_p50_ms)
     report.add("1 ingest", f"SDK defaults burst (two apps, HTTP + gRPC, {_fmt(burst)} LLM spans each under parents in "
-               f"~2 s): LLM spans delivered — {names}", " | ".join(_burst(v) for v in (sink, before, after)),
+               f"~2 s): LLM spans delivered — {names}", " · ".join(_burst(v) for v in (sink, before, after)),
                f"{_fmt(burst)} each, no Queue full",
                all(b["delivered_llm"] == burst and not b["queue_full"] for b in after.burst))
     report.add("1 ingest", "decode limit: decode + normalize, one core, in-process (this run)",
@@ -138,15 +138,15 @@ def section_ingest(report: Report, bodies: list[bytes], spans: int, clients: int
         name = "OTLP/HTTP" if protocol == "http" else "OTLP/gRPC"
         ratio = a.visible_per_s / decode.decode_normalize_per_s
         report.add("1 ingest", f"{name}: persisted-and-visible spans/s ({_fmt(spans)} spans, {clients} clients, "
-                   f"500-span requests), before | after, after ÷ decode limit",
-                   f"{b[0]} | {a_row[0]}, {ratio:.2f}", "≥ 0.5", ratio >= 0.5)
-        report.add("1 ingest", f"{name}: loss (sent − stored), before | after", f"{b[1]} | {a_row[1]}", "0", a.lost == 0)
-        report.add("1 ingest", f"{name}: ack p50 / p99 under that load, 429 retries, before | after",
-                   f"{b[2]} | {a_row[2]}")
-        report.add("1 ingest", f"{name}: collector CPU per span (workers included), cores used, before | after",
-                   f"{b[3]} | {a_row[3]}")
-        report.add("1 ingest", f"{name}: peak RSS (collector + workers, VmHWM summed), before | after",
-                   f"{b[4]} | {a_row[4]}", "≤ 1,024 MiB", a.tree_peak_rss_mib <= 1024)
+                   f"500-span requests), before · after, after ÷ decode limit",
+                   f"{b[0]} · {a_row[0]}, {ratio:.2f}", "≥ 0.5", ratio >= 0.5)
+        report.add("1 ingest", f"{name}: loss (sent − stored), before · after", f"{b[1]} · {a_row[1]}", "0", a.lost == 0)
+        report.add("1 ingest", f"{name}: ack p50 / p99 under that load, 429 retries, before · after",
+                   f"{b[2]} · {a_row[2]}")
+        report.add("1 ingest", f"{name}: collector CPU per span (workers included), cores used, before · after",
+                   f"{b[3]} · {a_row[3]}")
+        report.add("1 ingest", f"{name}: peak RSS (collector + workers, VmHWM summed), before · after",
+                   f"{b[4]} · {a_row[4]}", "≤ 1,024 MiB", a.tree_peak_rss_mib <= 1024)
     report.raw["ingest_compare"] = {v.name: {**asdict(v), "ingest": {k: asdict(r) for k, r in v.ingest.items()}}
                                     for v in (sink, before, after)}
     report.raw["decode_limit"] = asdict(decode)
