@@ -19,8 +19,6 @@ class Settings(BaseSettings):
     prices_file: str = Field("prices.toml", description="price overrides for self-hosted or contract prices")
     tiers: str = Field("", description="model=tier pairs, comma-separated, overriding the price-band default")
     keep_content: bool = Field(False, description="keep prompt/completion content attributes (dropped by default)")
-    max_pending_spans: int = Field(200_000, description="unused: the ingest log's cap (spool_max_mb) bounds what waits")
-    linger_ms: int = Field(20, description="unused: the store feeder batches whatever the ingest log holds")
     spool_dir: str = Field("", description="the ingest log: where acknowledged spans wait for the store [beside a chdb store, else .tierscope/spool]")
     spool_max_mb: int = Field(1024, description="ingest log cap (spans acknowledged, not yet stored); past it, 429 with Retry-After")
     log_segment_mb: int = Field(64, description="ingest log segment size; a segment is deleted once all its spans are stored")
