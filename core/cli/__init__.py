@@ -14,6 +14,7 @@ from tierscope.cli import (  # noqa: F401  (importing a module registers its com
     reconcile,
     replay,
     server,
+    status,
     store,
 )
 from tierscope.cli.app import main
