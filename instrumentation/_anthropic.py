@@ -125,10 +125,6 @@ class _StreamManager:
         self._call = self._start() if enclosing is None else enclosing
         return self._call if self._owned else None
 
-    def _failed_to_open(self, call: LLMCall, error: BaseException) -> None:
-        call.record_error(error)
-        call.end()
-
     def _close(self, error: BaseException | None) -> None:
         call = self._call
         if call is None:
@@ -146,12 +142,8 @@ class _StreamManager:
         if call is None:
             self._stream = self._manager.__enter__()
             return self._stream
-        with call.activated():
-            try:
-                self._stream = self._manager.__enter__()
-            except BaseException as error:
-                self._failed_to_open(call, error)
-                raise
+        with call.activated(end_on_error=True):
+            self._stream = self._manager.__enter__()
         return self._stream
 
     def __exit__(
@@ -167,12 +159,8 @@ class _StreamManager:
         if call is None:
             self._stream = await self._manager.__aenter__()
             return self._stream
-        with call.activated():
-            try:
-                self._stream = await self._manager.__aenter__()
-            except BaseException as error:
-                self._failed_to_open(call, error)
-                raise
+        with call.activated(end_on_error=True):
+            self._stream = await self._manager.__aenter__()
         return self._stream
 
     async def __aexit__(

@@ -173,19 +173,24 @@ class LLMCall:
         with swallow("ending an LLM span"):
             self._span.end()
 
-    def activated(self) -> _Activation:
-        """Make this call current: spans started inside (HTTP, an SDK's own) nest under its span."""
-        return _Activation(self)
+    def activated(self, *, end_on_error: bool = False) -> _Activation:
+        """Make this call current: spans started inside (HTTP, an SDK's own) nest under its span.
+
+        ``end_on_error``: an exception raised inside the block marks the call failed and ends it (the
+        block that started the call owns it); the exception still propagates.
+        """
+        return _Activation(self, end_on_error)
 
 
 class _Activation:
     """``with call.activated():`` -- a class rather than a generator, as it runs on every call."""
 
-    __slots__ = ("_call", "_token")
+    __slots__ = ("_call", "_end_on_error", "_token")
 
-    def __init__(self, call: LLMCall) -> None:
+    def __init__(self, call: LLMCall, end_on_error: bool) -> None:
         self._call = call
         self._token: object | None = None
+        self._end_on_error = end_on_error
 
     def __enter__(self) -> LLMCall:
         with swallow("activating an LLM span"):
@@ -193,7 +198,10 @@ class _Activation:
             self._token = context.attach(context.set_value(_CALL_KEY, call, trace.set_span_in_context(call._span)))
         return self._call
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None and self._end_on_error:
+            self._call.record_error(exc)
+            self._call.end()
         if self._token is not None:
             with swallow("deactivating an LLM span"):
                 context.detach(self._token)  # type: ignore[arg-type]

@@ -130,13 +130,8 @@ def wrap_sync(spec: ShimSpec) -> Callable[[Callable[..., Any], Patch], Callable[
             if (enclosing := current_llm_call()) is not None:
                 return finish_response(spec, enclosing, original(self, *args, **kwargs), owned=False)
             call = start_call(spec, self, kwargs)
-            with call.activated():
-                try:
-                    result = original(self, *args, **kwargs)
-                except BaseException as error:
-                    call.record_error(error)
-                    call.end()
-                    raise
+            with call.activated(end_on_error=True):
+                result = original(self, *args, **kwargs)
             return finish_response(spec, call, result)
 
         return traced
@@ -155,13 +150,8 @@ def wrap_async(spec: ShimSpec) -> Callable[[Callable[..., Any], Patch], Callable
             if (enclosing := current_llm_call()) is not None:
                 return finish_response(spec, enclosing, await original(self, *args, **kwargs), owned=False)
             call = start_call(spec, self, kwargs)
-            with call.activated():
-                try:
-                    result = await original(self, *args, **kwargs)
-                except BaseException as error:
-                    call.record_error(error)
-                    call.end()
-                    raise
+            with call.activated(end_on_error=True):
+                result = await original(self, *args, **kwargs)
             return finish_response(spec, call, result)
 
         return traced

@@ -8,7 +8,6 @@ as a last resort — is garbage-collected. Everything else is delegated to the S
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any, Protocol
 
 from ._guard import swallow
@@ -37,11 +36,13 @@ class _Observed:
         self._owned = owned  # False: the call is an enclosing llm_call()'s, which records errors and ends it
         self._done = False
 
-    def _observe(self, event: object) -> None:
+    def _observe(self, event: Any) -> Any:
         with swallow("reading a stream event"):
             self._reader.observe(event)
+        return event
 
     def _finish(self, error: BaseException | None = None) -> None:
+        """End the stream's span once; ``error`` (not the end of iteration) marks an owned call failed."""
         if self._done:
             return
         self._done = True
@@ -49,7 +50,7 @@ class _Observed:
             self._reader.finish(self._call)
         if not self._owned:
             return
-        if error is not None:
+        if error is not None and not isinstance(error, (StopIteration, StopAsyncIteration)):
             self._call.record_error(error)
         self._call.end()
 
@@ -82,14 +83,10 @@ class ObservedStream(_Observed):
     def __next__(self) -> Any:
         try:
             event = next(self._stream)
-        except StopIteration:
-            self._finish()
-            raise
-        except BaseException as error:
+        except BaseException as error:  # the end of the stream included: the span ends either way
             self._finish(error)
             raise
-        self._observe(event)
-        return event
+        return self._observe(event)
 
     def close(self) -> None:
         try:
@@ -100,9 +97,7 @@ class ObservedStream(_Observed):
     def __enter__(self) -> ObservedStream:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         # An exception from the caller's loop body is not the model's failure: just close.
         self.close()
 
@@ -118,14 +113,10 @@ class AsyncObservedStream(_Observed):
     async def __anext__(self) -> Any:
         try:
             event = await self._stream.__anext__()
-        except StopAsyncIteration:
-            self._finish()
-            raise
-        except BaseException as error:
+        except BaseException as error:  # the end of the stream included: the span ends either way
             self._finish(error)
             raise
-        self._observe(event)
-        return event
+        return self._observe(event)
 
     async def close(self) -> None:
         try:
@@ -136,7 +127,5 @@ class AsyncObservedStream(_Observed):
     async def __aenter__(self) -> AsyncObservedStream:
         return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
