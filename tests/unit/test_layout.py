@@ -111,3 +111,11 @@ def test_the_collector_has_at_most_ten_entries_at_its_top():
 def test_every_collector_subpackage_says_what_it_owns(package):
     doc = ast.get_docstring(ast.parse((ROOT / "collector" / package / "__init__.py").read_text()))
     assert doc and "import" in doc, f"collector/{package}/__init__.py needs a docstring: what it owns, what it may import"
+
+
+def test_every_package_folder_ships_in_the_wheel():
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {name for name, path in modules().items() if path.name == "__init__.py"}
+    assert folders <= listed, sorted(folders - listed)
