@@ -46,17 +46,13 @@ def running_collector(path: Path, **overrides) -> Iterator[BackgroundCollector]:
 def start_collector(settings: Callable[[], Settings], attempts: int = 3) -> BackgroundCollector:
     """A started BackgroundCollector on `settings()`. Another process on the machine may take a free
     port between `free_port()` and the bind: then it is tried again with new settings (new ports).
-    One that fails to start is stopped and its store closed, since chdb opens one store path per
-    process and a store left open would fail every later test that opens another."""
+    One that fails to start gives its store back (BackgroundCollector.start does that)."""
     attempt = 1
     while True:
         collector = BackgroundCollector(settings())
         try:
             return collector.start()
         except (Exception, SystemExit):  # uvicorn exits when its bind fails
-            if collector.collector.ready:
-                collector.collector.stop()
-            collector.collector.store.close()
             if attempt == attempts:
                 raise
             attempt += 1

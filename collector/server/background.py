@@ -86,6 +86,7 @@ class BackgroundCollector:
         import threading
 
         self.settings = settings
+        self._owns_collector = collector is None
         self.collector = collector or Collector(settings)
         self._started = threading.Event()
         self._error: BaseException | None = None
@@ -104,6 +105,8 @@ class BackgroundCollector:
             started = asyncio.Event()
             task = asyncio.create_task(serve(self.settings, self.collector, started, self._stop))
             await asyncio.wait([task, asyncio.create_task(started.wait())], return_when=asyncio.FIRST_COMPLETED)
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                self._error = task.exception()  # before the starter wakes: it must see the failure
             self._started.set()
             await task
 
@@ -117,6 +120,10 @@ class BackgroundCollector:
         self._thread.start()
         self._started.wait(timeout)
         if self._error:
+            if self._owns_collector:  # give the store back: an embedded store locks its path per process
+                if self.collector.ready:
+                    self.collector.stop()
+                self.collector.store.close()
             raise self._error
         return self
 

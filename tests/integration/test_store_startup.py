@@ -167,3 +167,16 @@ def test_the_stand_in_raises_store_unavailable_until_connected_then_is_the_store
         assert {"llm_spans", "schema_migrations", *VIEWS} <= tables  # migrated on connect, views included
     finally:
         store.close()
+
+
+def test_a_collector_that_cannot_bind_fails_to_start_and_closes_its_store(tmp_path):
+    from tierscope.collector.server.background import BackgroundCollector
+
+    # 192.0.2.1 (TEST-NET-1) is no address of this machine: the bind fails, nothing is sent anywhere.
+    settings = Settings(store=f"chdb:{tmp_path / 'store'}", host="192.0.2.1", http_port=free_port(), grpc_port=0,
+                        prices_file="", tokens="a-token-of-twenty-chars=default")
+    failed = BackgroundCollector(settings)
+    with pytest.raises(OSError, match="not bindable"):  # never reported as started
+        failed.start()
+    with pytest.raises(Exception):  # the collector's own store was closed with it
+        failed.collector.store.rows("SELECT 1")
