@@ -49,6 +49,10 @@ class RuleError(TierscopeError, ValueError):
     """An alert rule that cannot be armed; the message says which field and why."""
 
 
+class InvoiceError(BadParameter):
+    """A provider cost export that cannot be read; the message names the file and the line or field."""
+
+
 class ClusterSchemaError(TierscopeError, ValueError):
     """A migration statement that cannot be rewritten for a cluster; the message names it."""
 
@@ -71,18 +75,12 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached right now; writes wait on local disk, reads should be retried later."""
 
 
-class SpoolFull(TierscopeError, RuntimeError):
-    """The store is unavailable and the local spool has reached its cap."""
+class LogFull(TierscopeError, RuntimeError):
+    """The ingest log holds `limit` bytes the store has not taken yet: 429, retry after `retry_after` s."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"store unavailable and the spool is full ({limit} bytes)")
-
-
-class Overloaded(TierscopeError, RuntimeError):
-    """Too much is waiting to be written; retry after `retry_after` seconds."""
-
-    def __init__(self, retry_after: int = 1) -> None:
-        super().__init__(f"collector is at capacity; retry after {retry_after}s")
+    def __init__(self, limit: int, retry_after: int = 1) -> None:
+        super().__init__(f"collector is at capacity (ingest log full: {limit} bytes waiting for the store); "
+                         f"retry after {retry_after}s")
         self.retry_after = retry_after
 
 
@@ -98,3 +96,7 @@ class CheckFailed(TierscopeError):
     def __init__(self, role: str, model: str, result: Any, attempts: int) -> None:
         super().__init__(f"role {role!r}: the answer failed its check after {attempts} attempt(s), last on {model!r}")
         self.role, self.model, self.result, self.attempts = role, model, result, attempts
+
+
+class PolicyFetchError(TierscopeError):
+    """The collector's policy URL gave no usable policy this time (the router keeps its last good one)."""

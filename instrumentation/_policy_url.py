@@ -11,13 +11,11 @@ import json
 import urllib.error
 import urllib.request
 
+from tierscope.errors import PolicyFetchError
+
 from ._router_policy import RouterPolicy, parse_router_policy
 
 __all__ = ["PolicyFetchError", "fetch_policy"]
-
-
-class PolicyFetchError(Exception):
-    """The policy URL gave no usable policy this time."""
 
 
 def fetch_policy(url: str, etag: str | None, *, token: str = "", timeout_s: float = 5.0) -> tuple[RouterPolicy | None, str | None]:

@@ -23,13 +23,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from tierscope.errors import BadParameter
+from tierscope.errors import InvoiceError
 
 CSV_HEADER = ["date", "provider", "model", "amount_usd"]
-
-
-class InvoiceError(BadParameter):
-    """A cost export that cannot be read, naming the file and the line or field."""
 
 
 @dataclass(frozen=True)

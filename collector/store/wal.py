@@ -25,18 +25,10 @@ from pathlib import Path
 
 from tierscope.collector.store import wal_format as fmt
 from tierscope.collector.store.wal_format import Record
+from tierscope.errors import LogFull
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint"
-
-
-class LogFull(RuntimeError):
-    """The log holds `max_bytes` of records the store has not taken yet; retry after `retry_after` s."""
-
-    def __init__(self, limit: int, retry_after: int = 1) -> None:
-        super().__init__(f"collector is at capacity (ingest log full: {limit} bytes waiting for the store); "
-                         f"retry after {retry_after}s")
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

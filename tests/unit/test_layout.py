@@ -119,3 +119,19 @@ def test_every_package_folder_ships_in_the_wheel():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     folders = {name for name, path in modules().items() if path.name == "__init__.py"}
     assert folders <= listed, sorted(folders - listed)
+
+
+def test_every_exception_class_lives_in_tierscope_errors():
+    builtin = {"Exception", "ValueError", "RuntimeError", "PermissionError", "OSError", "LookupError", "TypeError"}
+    known = {node.name for node in ast.walk(ast.parse((ROOT / "core" / "errors.py").read_text()))
+             if isinstance(node, ast.ClassDef)}
+    elsewhere = []
+    for name, path in modules().items():
+        if path == ROOT / "core" / "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases}
+                if bases & (builtin | known):
+                    elsewhere.append(f"{name}.{node.name}")
+    assert elsewhere == []
