@@ -142,17 +142,19 @@ class Policy:
 
     @classmethod
     def from_json(cls, text: str) -> Policy:
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as error:
-            raise PolicyError(f"not JSON: {error}") from error
+        return cls._from_text(text, json.loads, json.JSONDecodeError, "JSON")
 
     @classmethod
     def from_yaml(cls, text: str) -> Policy:
+        return cls._from_text(text, yaml.safe_load, yaml.YAMLError, "YAML")
+
+    @classmethod
+    def _from_text(cls, text: str, load: Callable[[str], Any], error_type: type[Exception], name: str) -> Policy:
         try:
-            return cls.from_dict(yaml.safe_load(text))
-        except yaml.YAMLError as error:
-            raise PolicyError(f"not YAML: {error}") from error
+            data = load(text)
+        except error_type as error:
+            raise PolicyError(f"not {name}: {error}") from error
+        return cls.from_dict(data)
 
 
 def _route_dict(route: RoleRoute) -> dict[str, Any]:

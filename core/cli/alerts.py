@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from tierscope.cli.app import _emit, _post, _read, main
+from tierscope.cli.app import _emit, _post, _read, api_option, format_option, main
 
 
 @main.group()
@@ -16,8 +16,8 @@ def alerts() -> None:
 
 
 @alerts.command("list")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@format_option("table", "json")
+@api_option
 def alerts_list(fmt: str, api: str | None) -> None:
     """Rules with the state of both sides, and recent events."""
     body = _read(api, "alerts")
@@ -49,8 +49,8 @@ def alerts_list(fmt: str, api: str | None) -> None:
 @click.option("--metric", "quality_metric", type=click.Choice(["mean", "pass_rate"]), default="mean")
 @click.option("--min-samples", type=int, default=20, show_default=True)
 @click.option("--webhook", "webhooks", multiple=True, help="URL to notify (repeatable; Slack URLs get Slack's shape).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@format_option("table", "json")
+@api_option
 def alerts_arm(fmt: str, api: str | None, cost_ceiling: str | None, cost_pct: float | None, **rule: Any) -> None:
     """Arm a paired rule: both a cost side and a quality side are required."""
     body = {**rule, "cost_ceiling_usd": cost_ceiling, "cost_pct_over_baseline": cost_pct,
@@ -61,7 +61,7 @@ def alerts_arm(fmt: str, api: str | None, cost_ceiling: str | None, cost_pct: fl
 
 @alerts.command("disarm")
 @click.argument("rule_id")
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@api_option
 def alerts_disarm(rule_id: str, api: str | None) -> None:
     """Disarm a rule (kept, with its history)."""
     _post(api, f"alerts/rules/{rule_id}/disarm")
@@ -71,7 +71,7 @@ def alerts_disarm(rule_id: str, api: str | None) -> None:
 @alerts.command("ack")
 @click.argument("rule_id")
 @click.option("--by", "who", default="", help="Who acknowledges.")
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@api_option
 def alerts_ack(rule_id: str, who: str, api: str | None) -> None:
     """Acknowledge a rule's current alert."""
     _post(api, f"alerts/rules/{rule_id}/ack", params={"by": who})

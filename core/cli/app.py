@@ -21,6 +21,12 @@ from tierscope.settings import Settings
 from tierscope.terms import DIMENSIONS
 
 FORMATS = click.Choice(["table", "json", "csv"])
+api_option = click.option("--api", help="Collector URL [env TIERSCOPE_API, http://127.0.0.1:4318].")
+
+
+def format_option(*choices: str) -> Any:
+    """`--format` with these choices, the first the default."""
+    return click.option("--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True)
 
 
 def _settings(**overrides: Any) -> Settings:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from tierscope.cli.app import _api, _emit, _fail, _post, _read, main
+from tierscope.cli.app import _api, _emit, _fail, _post, _read, api_option, format_option, main
 
 
 
@@ -24,7 +24,7 @@ def budget() -> None:
 @click.option("--notify-at", default="80,100", show_default=True, help="Percentages of the budget to notify at.")
 @click.option("--webhook", "webhooks", multiple=True, help="URL to notify (repeatable; Slack URLs get Slack's shape).")
 @click.option("--tz", default="UTC", show_default=True, help="Time zone of the month boundaries.")
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@api_option
 def budget_set(monthly_usd: str, notify_at: str, webhooks: tuple[str, ...], tz: str, api: str | None,
                **scopes: str | None) -> None:
     """Set the monthly budget of one scope (replacing its budget, if it has one)."""
@@ -41,8 +41,8 @@ def budget_set(monthly_usd: str, notify_at: str, webhooks: tuple[str, ...], tz: 
 
 @budget.command("list")
 @click.option("--month", help="YYYY-MM (default: the current month).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@format_option("table", "json", "csv")
+@api_option
 def budget_list(month: str | None, fmt: str, api: str | None) -> None:
     """Each budget's month: spend to date, forecast with its 90% interval, unpriced calls beside."""
     body = _read(api, "budgets", month=month)
@@ -60,7 +60,7 @@ def budget_list(month: str | None, fmt: str, api: str | None) -> None:
 
 @budget.command("rm")
 @click.argument("budget_id")
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@api_option
 def budget_rm(budget_id: str, api: str | None) -> None:
     """Remove a budget (BUDGET_ID as `budget list` shows it: total, team:search, ...)."""
     client = _api(api)

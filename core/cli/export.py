@@ -7,17 +7,17 @@ from pathlib import Path
 
 import click
 
-from tierscope.cli.app import main
+from tierscope.cli.app import api_option, format_option, main
 from tierscope.errors import ApiError, BadParameter, StoreError
 from tierscope.settings import Settings
 
 
 @main.command("export")
 @click.option("--month", required=True, help="YYYY-MM.")
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+@format_option("parquet", "csv")
 @click.option("--out", default=".", show_default=True, help="Folder to write into.")
 @click.option("--tz", default="UTC", show_default=True, help="Time zone of the month boundaries.")
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@api_option
 @click.option("--store", help="Read this store directly instead (no collector may be running on it).")
 def export(month: str, fmt: str, out: str, tz: str, api: str | None, store: str | None) -> None:
     """Export MONTH's spans and month-close table as Parquet or CSV, with a schema note, for BI."""

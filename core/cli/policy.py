@@ -11,7 +11,7 @@ from typing import Any
 import click
 import yaml
 
-from tierscope.cli.app import _post, _read, main
+from tierscope.cli.app import _post, _read, api_option, format_option, main
 
 
 @main.group()
@@ -20,8 +20,8 @@ def policy() -> None:
 
 
 @policy.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@format_option("table", "json")
+@api_option
 def status(fmt: str, api: str | None) -> None:
     """Versions (what produced each, why, when), the live one, the canary and its evidence."""
     body = _read(api, "policy/versions")
@@ -45,7 +45,7 @@ def status(fmt: str, api: str | None) -> None:
 @click.option("--canary-share", default=0.1, show_default=True, type=click.FloatRange(0, 1, min_open=True),
               help="Share of each changed role's calls the new version gets until it is promoted.")
 @click.option("--reason", default="", help="Why (kept with the version).")
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@api_option
 def publish(file: Path, canary_share: float, reason: str, api: str | None) -> None:
     """Publish FILE (a `tierscope recommend` YAML/JSON, or routes: {role: model}) as a new version."""
     try:
@@ -62,7 +62,7 @@ def publish(file: Path, canary_share: float, reason: str, api: str | None) -> No
 
 @policy.command()
 @click.option("--reason", default="", help="Why (kept with the version).")
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@api_option
 def promote(reason: str, api: str | None) -> None:
     """Make the canary the live version."""
     v = _post(api, "policy/promote", json={"reason": reason})["promoted"]
@@ -71,7 +71,7 @@ def promote(reason: str, api: str | None) -> None:
 
 @policy.command()
 @click.option("--reason", default="", help="Why (kept with the version).")
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@api_option
 def rollback(reason: str, api: str | None) -> None:
     """Roll back the canary, or else the live version (its parent's routes go live again)."""
     body = _post(api, "policy/rollback", json={"reason": reason})
@@ -82,7 +82,7 @@ def rollback(reason: str, api: str | None) -> None:
 @click.option("--every", "every_s", type=click.FloatRange(min=60), default=None,
               help="Repeat every this many seconds (86400: nightly) until interrupted [once].")
 @click.option("--canary-share", default=0.1, show_default=True, type=click.FloatRange(0, 1, min_open=True))
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@api_option
 def schedule(every_s: float | None, canary_share: float, api: str | None) -> None:
     """Re-recommend and publish as a canary only when the change clears the guards (known routes,
     chance of meeting the target >= 80%, no canary running); says why not otherwise."""

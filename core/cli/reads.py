@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from tierscope.cli.app import _by, _emit, _fail, _read, FORMATS, main
+from tierscope.cli.app import _by, _emit, _fail, _read, api_option, format_option, main
 from tierscope.terms import DEFAULT_QUALITY_TARGET, DIMENSIONS
 
 
@@ -20,8 +20,8 @@ from tierscope.terms import DEFAULT_QUALITY_TARGET, DIMENSIONS
 @click.option("--until", help="ISO 8601 end (exclusive).")
 @click.option("--role", multiple=True, help="Only these roles (repeatable).")
 @click.option("--team", multiple=True, help="Only these teams (repeatable).")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
-@click.option("--api", help="Collector URL [env TIERSCOPE_API, http://127.0.0.1:4318].")
+@format_option("table", "json", "csv")
+@api_option
 def spend(by_text: str, since: str | None, until: str | None, role: tuple[str, ...], team: tuple[str, ...],
           fmt: str, api: str | None) -> None:
     """Spend, calls, tokens and quality grouped by role, tier, model, team, ..."""
@@ -37,8 +37,8 @@ def spend(by_text: str, since: str | None, until: str | None, role: tuple[str, .
 @click.argument("month")
 @click.option("--by", "by_text", default="team,role,model", show_default=True)
 @click.option("--tz", default="UTC", show_default=True, help="Time zone of the month boundaries.")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@format_option("table", "json", "csv")
+@api_option
 def month(month: str, by_text: str, tz: str, fmt: str, api: str | None) -> None:
     """Month close: MONTH (YYYY-MM) by team, role and model, with a grand total that reconciles.
 
@@ -58,10 +58,10 @@ def month(month: str, by_text: str, tz: str, fmt: str, api: str | None) -> None:
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option("table", "json")
 @click.option("--since", help="ISO 8601 start.")
 @click.option("--until", help="ISO 8601 end.")
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@api_option
 def misrouted(fmt: str, since: str | None, until: str | None, api: str | None) -> None:
     """Frontier calls that a cheaper tier could have served, ranked by the saving."""
     body = _read(api, "misrouted", since=since, until=until)
@@ -78,13 +78,13 @@ def misrouted(fmt: str, since: str | None, until: str | None, api: str | None) -
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), default="yaml", show_default=True)
+@format_option("yaml", "json")
 @click.option("--window-days", type=int, default=30, show_default=True,
               help="Evidence window: the last N days, from the start of the hour N days ago.")
 @click.option("--quality-target", type=float, default=DEFAULT_QUALITY_TARGET, show_default=True,
               help="Overall quality to keep, as a share of all-frontier.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@api_option
 def recommend(fmt: str, window_days: int, quality_target: float, seed: int, api: str | None) -> None:
     """The recommended routing policy (role -> model and tier) from your own telemetry."""
     body = _read(api, "recommend", window_days=window_days, quality_target=quality_target, seed=seed)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tierscope.cli.app import _emit, _fail, _read, main
+from tierscope.cli.app import _emit, _fail, _read, api_option, format_option, main
 
 
 @main.command()
@@ -17,8 +17,8 @@ from tierscope.cli.app import _emit, _fail, _read, main
               help="A cost export: OpenAI Costs API JSON, Anthropic cost report JSON, or CSV "
                    "date,provider,model,amount_usd (repeatable).")
 @click.option("--tz", default="UTC", show_default=True, help="Time zone of the month (invoice dates are days in it).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@format_option("table", "json", "csv")
+@api_option
 def reconcile(month: str, invoices: tuple[str, ...], tz: str, fmt: str, api: str | None) -> None:
     """Line the invoices up with tierscope per provider and model: difference = invoice - tierscope,
     coverage = tierscope / invoice; untracked (invoice only) and unbilled (tierscope only) rows;

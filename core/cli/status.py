@@ -7,7 +7,7 @@ import json
 import click
 import httpx
 
-from tierscope.cli.app import _api, main
+from tierscope.cli.app import _api, api_option, format_option, main
 from tierscope.errors import ApiError
 
 
@@ -21,8 +21,8 @@ def status_line(health: dict, stats: dict) -> str:
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--api", help="Collector URL [env TIERSCOPE_API].")
+@format_option("text", "json")
+@api_option
 def status(fmt: str, api: str | None) -> None:
     """Collector health, the ingest log's backlog (bytes, requests, oldest age) and the feeder's rate."""
     client = _api(api)
