@@ -59,12 +59,17 @@ def run_up(settings: Settings, workload: bool) -> None:
         pass
     finally:
         stop.set()
-        dashboard.terminate()
-        try:
-            dashboard.wait(10)
-        except subprocess.TimeoutExpired:
-            dashboard.kill()
+        terminate(dashboard, 10)
         collector.stop()
+
+
+def terminate(process: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def _interrupt(signum: int, frame: object) -> None:

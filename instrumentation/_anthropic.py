@@ -202,14 +202,8 @@ def _spec() -> ShimSpec:
         new_reader=_AnthropicStreamReader,
         stream_types=(anthropic.Stream,),
         async_stream_types=(anthropic.AsyncStream,),
-        provider_by_client={
-            "AnthropicBedrock": "aws.bedrock",
-            "AsyncAnthropicBedrock": "aws.bedrock",
-            "AnthropicAWS": "aws.bedrock",
-            "AsyncAnthropicAWS": "aws.bedrock",
-            "AnthropicVertex": "gcp.vertex_ai",
-            "AsyncAnthropicVertex": "gcp.vertex_ai",
-        },
+        provider_by_client={"AnthropicBedrock": "aws.bedrock", "AnthropicAWS": "aws.bedrock",
+                            "AnthropicVertex": "gcp.vertex_ai"},
         service_tier_of=_service_tier,
         service_tier_key=ANTHROPIC_SERVICE_TIER,
     )

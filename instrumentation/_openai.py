@@ -96,12 +96,7 @@ def _spec() -> ShimSpec:
         new_reader=_OpenAIStreamReader,
         stream_types=(openai.Stream,),
         async_stream_types=(openai.AsyncStream,),
-        provider_by_client={
-            "AzureOpenAI": "azure.ai.openai",
-            "AsyncAzureOpenAI": "azure.ai.openai",
-            "BedrockOpenAI": "aws.bedrock",
-            "AsyncBedrockOpenAI": "aws.bedrock",
-        },
+        provider_by_client={"AzureOpenAI": "azure.ai.openai", "BedrockOpenAI": "aws.bedrock"},
         service_tier_of=lambda response: field(response, "service_tier"),
         service_tier_key=OPENAI_RESPONSE_SERVICE_TIER,
         request_tier_key=OPENAI_REQUEST_SERVICE_TIER,

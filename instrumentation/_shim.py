@@ -44,7 +44,8 @@ class ShimSpec:
     async_stream_types: tuple[type, ...]
     operation: str = "chat"
     provider_by_client: Mapping[str, str] = dataclass_field(default_factory=dict)
-    """Semconv provider names by SDK client class name, e.g. ``AzureOpenAI`` -> ``azure.ai.openai``."""
+    """Semconv provider names by SDK client class name, e.g. ``AzureOpenAI`` -> ``azure.ai.openai``;
+    the ``Async`` twin of each client (``AsyncAzureOpenAI``) is looked up under the same name."""
     service_tier_of: Callable[[object], object] = lambda response: None
     """The service tier a response reports, recorded under ``service_tier_key``."""
     service_tier_key: str = ""
@@ -53,7 +54,7 @@ class ShimSpec:
 
     def provider_for(self, resource: object) -> str:
         client = field(resource, "_client")
-        return self.provider_by_client.get(type(client).__name__, self.provider)
+        return self.provider_by_client.get(type(client).__name__.removeprefix("Async"), self.provider)
 
 
 def server_attributes(resource: object) -> dict[str, AttributeValue]:

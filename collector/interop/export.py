@@ -23,6 +23,7 @@ from tierscope import clock
 from tierscope.client import ApiClient
 from tierscope.collector.read import api
 from tierscope.collector.read.months import month_bounds
+from tierscope.terms import TOKEN_COUNTS
 
 PAGE = 10_000  # the read API's largest page
 MONTH_BY = ("team", "role", "tier", "model", "provider", "service_tier", "processing")
@@ -68,11 +69,7 @@ MONTH_COLUMNS = (
     ("month", "string", "YYYY-MM", "the month, midnight-to-midnight in time zone `tz`"),
     *((d, "string", "", f"{d} (one row per distinct {', '.join(MONTH_BY)})") for d in MONTH_BY),
     ("spans", "int", "calls", "LLM calls"),
-    ("input_tokens", "int", "tokens", "as in spans"),
-    ("output_tokens", "int", "tokens", "as in spans"),
-    ("cache_read_tokens", "int", "tokens", "as in spans"),
-    ("cache_write_tokens", "int", "tokens", "as in spans"),
-    ("reasoning_tokens", "int", "tokens", "as in spans"),
+    *((t, "int", "tokens", "as in spans") for t in TOKEN_COUNTS),
     ("cost_usd", "usd", "US dollars", "sum of the priced calls' cost_usd"),
     ("unpriced_spans", "int", "calls", "calls with no known price (not in cost_usd)"),
     ("failed_spans", "int", "calls", "calls that ended in an error (billed only for the usage reported)"),

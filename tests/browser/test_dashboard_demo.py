@@ -29,6 +29,7 @@ from tierscope import clock
 from tierscope.client import ApiClient
 from tierscope.dashboard.drilldown import SPAN_LIMIT
 from tierscope.dashboard.transforms import money_text
+from tierscope.launch import terminate
 
 pytestmark = pytest.mark.browser
 # The demo's clock is pinned (TIERSCOPE_NOW in its environment: its history, dashboard and read API
@@ -63,11 +64,7 @@ def demo(tmp_path_factory) -> Iterator[dict[str, str]]:
             time.sleep(1)
         yield {"api": api_url, "url": url}
     finally:  # SIGTERM: the demo stops its dashboard and collector (checked below: no orphan left)
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        terminate(process, 30)
         log.close()
         deadline = time.monotonic() + 15
         while _up(f"{url}/_stcore/health") and time.monotonic() < deadline:
