@@ -84,15 +84,18 @@ def test_quality_dip_fires_once_resolves_once_and_the_webhook_gets_exactly_one_e
         assert httpx.post(f"{url}/api/v1/alerts/rules", json={"quality_floor": 0.8}).status_code == 400
         assert httpx.post(f"{url}/api/v1/alerts/rules", json=rule).status_code == 200
         runner = AlertRunner(collector.collector.store)  # driven by hand, at chosen times
+
+        def post(body: bytes) -> None:  # acked means in the ingest log; the runner reads the store
+            httpx.post(f"{url}/v1/traces", content=body, headers={"content-type": "application/x-protobuf"})
+            assert collector.collector.flush(), "acked spans did not reach the store"
+
         t0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
-        httpx.post(f"{url}/v1/traces", content=_spans(30, 0.95, t0, 1), headers={"content-type": "application/x-protobuf"})
+        post(_spans(30, 0.95, t0, 1))
         assert runner.evaluate_once(t0 + timedelta(minutes=30)) == []
-        httpx.post(f"{url}/v1/traces", content=_spans(60, 0.3, t0 + timedelta(hours=1), 1000),
-                   headers={"content-type": "application/x-protobuf"})
+        post(_spans(60, 0.3, t0 + timedelta(hours=1), 1000))
         fired = runner.evaluate_once(t0 + timedelta(hours=1, minutes=30))
         again = runner.evaluate_once(t0 + timedelta(hours=1, minutes=31))
-        httpx.post(f"{url}/v1/traces", content=_spans(60, 1.0, t0 + timedelta(hours=3), 5000),
-                   headers={"content-type": "application/x-protobuf"})
+        post(_spans(60, 1.0, t0 + timedelta(hours=3), 5000))
         resolved = runner.evaluate_once(t0 + timedelta(hours=3, minutes=30))
         runner.notifier.drain()
         listed = httpx.get(f"{url}/api/v1/alerts").json()

@@ -82,6 +82,8 @@ def test_quality_dip_on_a_canary_route_rolls_it_back_for_every_router(tmp_path, 
 
             for _ in range(40):
                 router.call("worker", answer)
+            provider.force_flush()  # exported, then stored: the runner reads the store, not the ingest log
+            assert collector.collector.flush(), "acked spans did not reach the store"
             fired = AlertRunner(collector.collector.store).evaluate_once()
             for _ in range(20):  # the first of these reloads: the collector rolls the canary back, then serves v1
                 router.call("worker", answer)
