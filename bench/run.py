@@ -306,7 +306,7 @@ def main() -> None:
         section_peer(report, bodies, a.phoenix_spans, a.clients)
     del bodies
     if "query" not in skip:
-        section_query(report, a.query_spans, a.query_store, 30 if a.quick else a.query_budget, a.query_days,
+        section_query(report, a.query_spans, a.query_store, 3 if a.quick else a.query_budget, a.query_days,
                       3 if a.quick else 15)
     if "shim" not in skip:
         section_shim(report, 0.05 if a.quick else 1.0)

@@ -31,7 +31,6 @@ TEAM = "tierscope.team"
 FEATURE = "tierscope.feature"
 # Anthropic's `usage.service_tier` ("standard", "priority", "batch"), as its shim records it.
 ANTHROPIC_SERVICE_TIER = "anthropic.usage.service_tier"
-DEADLINE = "tierscope.deadline"  # "async": latency-tolerant work (a role marked role(..., deadline="async"))
 PROCESSING = "tierscope.processing"  # "batch" for Batch API work (half price on most models)
 BATCH = "batch"
 QUALITY_SCORE = "tierscope.quality.score"  # float in [0, 1]
@@ -46,8 +45,6 @@ ROUTER_PROPENSITY = "tierscope.router.propensity"  # probability the router pick
 ROUTER_EXPLORED = "tierscope.router.explored"  # bool: an exploration pick, not the policy's
 ROUTER_ESCALATED_FROM = "tierscope.router.escalated_from"  # model of the failed call retried one tier up
 ROUTER_ESCALATION_OF = "tierscope.router.escalation_of"  # span id (hex) of the logged decision a retry retries
-ROUTER_FAILOVER_FROM = "tierscope.router.failover_from"  # model whose call failed (provider error); this span retries it
-ROUTER_FAILOVER_REASON = "tierscope.router.failover_reason"  # why: "rate_limited", "server_error", "timeout", "connection", "refused"
 ROUTER_CHECK = "tierscope.router.check"  # "passed" or "failed": the router's deterministic check of the answer
 # Instrumentation scope of every span tierscope's own shims and llm_call() emit.
 INSTRUMENTATION_SCOPE = "tierscope"
