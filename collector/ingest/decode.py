@@ -41,8 +41,8 @@ def gunzip(body: bytes, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
     return data
 
 
-def _inflate(body: bytes, content_type: str, content_encoding: str) -> tuple[bytes, str]:
-    """The body under its size caps, gunzipped if need be, and its media type."""
+def _inflate(body: bytes, content_type: str, content_encoding: str) -> tuple[bytes, bool]:
+    """The body under its size caps, gunzipped if need be, and whether it is JSON (else protobuf)."""
     if len(body) > MAX_BODY_BYTES:
         raise TooLarge(f"body exceeds {MAX_BODY_BYTES} bytes")
     encoding = content_encoding.strip().lower()
@@ -50,16 +50,17 @@ def _inflate(body: bytes, content_type: str, content_encoding: str) -> tuple[byt
         body = gunzip(body)
     elif encoding not in ("", "identity"):
         raise BadRequest(f"unsupported Content-Encoding {content_encoding!r} (use gzip or none)")
-    return body, content_type.split(";")[0].strip().lower()
+    media = content_type.split(";")[0].strip().lower()
+    if media == "application/json":
+        return body, True
+    if media in ("application/x-protobuf", "application/protobuf", "application/octet-stream", ""):
+        return body, False
+    raise BadRequest(f"unsupported Content-Type {content_type!r} (use application/x-protobuf or application/json)")
 
 
 def decode_body(body: bytes, content_type: str, content_encoding: str = "") -> DecodedTraces:
-    body, media = _inflate(body, content_type, content_encoding)
-    if media == "application/json":
-        return decoded(parse_json(body))
-    if media in ("application/x-protobuf", "application/protobuf", "application/octet-stream", ""):
-        return decode_traces(body)
-    raise BadRequest(f"unsupported Content-Type {content_type!r} (use application/x-protobuf or application/json)")
+    body, is_json = _inflate(body, content_type, content_encoding)
+    return decoded(parse_json(body)) if is_json else decode_traces(body)
 
 
 @dataclass(frozen=True)
@@ -76,21 +77,13 @@ def accept_body(body: bytes, content_type: str, content_encoding: str = "") -> A
     """Validate a body as the ack path must (size caps, gzip, JSON or protobuf that parses as an
     ExportTraceServiceRequest, span ids and start times) without decoding attributes: that is
     the store feeder's work."""
-    body, media = _inflate(body, content_type, content_encoding)
-    if media == "application/json":
-        return accept_protobuf(parse_json(body).SerializeToString())
-    if media in ("application/x-protobuf", "application/protobuf", "application/octet-stream", ""):
-        return accept_protobuf(body)
-    raise BadRequest(f"unsupported Content-Type {content_type!r} (use application/x-protobuf or application/json)")
+    body, is_json = _inflate(body, content_type, content_encoding)
+    return accept_protobuf(parse_json(body).SerializeToString() if is_json else body)
 
 
 def accept_protobuf(body: bytes) -> Accepted:
     """An OTLP protobuf body parsed as the fast path's view; raises BadRequest if it is not one."""
-    view = _VIEW()
-    try:
-        view.ParseFromString(body)
-    except (DecodeError, RuntimeError, ValueError) as exc:
-        raise BadRequest(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+    view = _parsed(_VIEW(), body)
     spans = [span for rs in view.resource_spans for ss in rs.scope_spans for span in ss.spans]
     reasons: dict[str, int] = {}
     for span in spans:
@@ -115,7 +108,11 @@ def structural_problem(span: Any) -> str:
 
 
 def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
-    request = ExportTraceServiceRequest()
+    return _parsed(ExportTraceServiceRequest(), body)
+
+
+def _parsed(request: Any, body: bytes) -> Any:
+    """`request` (an empty ExportTraceServiceRequest, or its view) parsed from `body`; BadRequest if it fails."""
     try:
         request.ParseFromString(body)
     except (DecodeError, RuntimeError, ValueError) as exc:
@@ -320,11 +317,7 @@ def _scalar(kv: bytes, at: int) -> Any:
 
 def _key_value_parsed(kv: bytes) -> tuple[str, Any]:
     """The real parser, at the depth the attribute has inside a request (so nesting limits match)."""
-    wrapped = _field(1, _field(2, _field(2, _field(9, kv))))
-    try:
-        request = ExportTraceServiceRequest.FromString(wrapped)
-    except (DecodeError, RuntimeError, ValueError) as exc:
-        raise BadRequest(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+    request = parse_protobuf(_field(1, _field(2, _field(2, _field(9, kv)))))
     attribute = request.resource_spans[0].scope_spans[0].spans[0].attributes[0]
     return attribute.key, any_value(attribute.value)
 
@@ -351,11 +344,7 @@ def _misses(pairs: list[Any]) -> Iterable[int]:
 
 def decode_traces(body: bytes) -> DecodedTraces:
     """Parse and validate an OTLP protobuf body into spans with decoded attributes."""
-    view = _VIEW()
-    try:
-        view.ParseFromString(body)
-    except (DecodeError, RuntimeError, ValueError) as exc:
-        raise BadRequest(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+    view = _parsed(_VIEW(), body)
     resources, spans_by_resource, attributes_by_resource, scopes_by_resource = [], [], [], []
     cached = _KV_CACHE.get
     for resource_spans in view.resource_spans:
