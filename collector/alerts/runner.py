@@ -23,6 +23,7 @@ from tierscope import clock
 from tierscope.collector.alerts import budget_runs
 from tierscope.collector.alerts.rules import PASS_THRESHOLD, AlertRule, Observation, check, message, transitions
 from tierscope.collector.store.clickhouse import Store
+from tierscope.collector.store.loop import Loop
 
 log = logging.getLogger(__name__)
 _TS = pa.timestamp("us", tz="UTC")
@@ -129,22 +130,14 @@ class Notifier:
             self._queue.task_done()
 
 
-class AlertRunner:
+class AlertRunner(Loop):
     def __init__(self, store: Store, interval: float = 30.0, notifier: Notifier | None = None) -> None:
+        super().__init__("tierscope-alerts")
         self.store = store
         self.interval = interval
         self.notifier = notifier or Notifier()
         self._state: dict[tuple[str, str, str], str] | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tierscope-alerts", daemon=True)
         self.listeners: list = []  # called with each stored event (the recommender listens)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

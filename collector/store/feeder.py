@@ -11,7 +11,6 @@ appended while one insert runs goes into the next.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tierscope.collector.ingest.batch import Built, merge_reasons
+from tierscope.collector.store.loop import Loop
 from tierscope.collector.store.wal import WriteAheadLog
 from tierscope.collector.store.wal_format import Record
 
@@ -41,28 +41,23 @@ class FeederStats:
     last_error: str = ""
 
 
-class Feeder:
+class Feeder(Loop):
     """`builder` has submit(records) -> Future[Built], run_here(records) -> Future[Built] and
     depth (batches built ahead while one is inserted): collector/ingest/workers.BuildPool."""
 
     def __init__(self, wal: WriteAheadLog, insert: Callable[[str, object], None], builder: Any, *,
                  batch_bytes: int = 32 << 20, first_backoff: float = 0.2, max_backoff: float = 2.0) -> None:
+        super().__init__("tierscope-feeder")
         self.wal, self.insert, self.builder = wal, insert, builder
         self.batch_bytes = batch_bytes
         self.first_backoff, self.max_backoff = first_backoff, max_backoff
         self.stats = FeederStats()
         self.store_down = False
         self._rate: deque[tuple[float, int]] = deque(maxlen=256)  # (monotonic time, spans) per batch
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tierscope-feeder", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop after the batch in hand (whatever is not confirmed stays in the log)."""
-        self._stop.set()
-        self._thread.join(timeout)
+        super().stop(timeout)
 
     def rate(self, window: float = 10.0) -> float:
         """Spans written per second over the last `window` seconds."""

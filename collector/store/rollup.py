@@ -17,7 +17,6 @@ whether it has caught up or not, only slower while it has not.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from tierscope import clock
 from tierscope.collector.store.clickhouse import Store
+from tierscope.collector.store.loop import Loop
 
 log = logging.getLogger(__name__)
 
@@ -255,28 +255,19 @@ def _runs(hours: list[datetime], limit: int) -> list[list[datetime]]:
     return runs
 
 
-class RollupRefresher:
+class RollupRefresher(Loop):
     """Keeps the rollup current: every `interval` seconds, recomputes the changed hours that are due
     (see `due`: quiet for `quiet`, or last recomputed `max_wait` ago), in a thread."""
 
     def __init__(self, store: Store, interval: float = 5.0, quiet: timedelta = QUIET,
                  max_wait: timedelta = MAX_WAIT) -> None:
+        super().__init__("tierscope-rollup")
         self.store = store
         self.interval = interval
         self.quiet = quiet
         self.max_wait = max_wait
         self.hours_refreshed = 0
         self.last_error = ""
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tierscope-rollup", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():
