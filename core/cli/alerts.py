@@ -21,15 +21,12 @@ def alerts() -> None:
 def alerts_list(fmt: str, api: str | None) -> None:
     """Rules with the state of both sides, and recent events."""
     body = _read(api, "alerts")
-    if fmt == "json":
-        click.echo(json.dumps(body, indent=2))
-        return
     rows = [{**r, "cost": r["state"]["cost"], "quality": r["state"]["quality"],
              "scope": ",".join(f"{k}={r[k]}" for k in ("role", "tier", "model", "team") if r[k]) or "all"}
             for r in body["rules"]]
-    _emit(rows, None, "table", ["rule_id", "name", "scope", "armed", "cost", "quality", "cost_ceiling_usd",
-                                "quality_floor", "window_seconds"], body)
-    if body["events"]:
+    _emit(rows, None, fmt, ["rule_id", "name", "scope", "armed", "cost", "quality", "cost_ceiling_usd",
+                            "quality_floor", "window_seconds"], body)  # the whole body, with --format json
+    if fmt == "table" and body["events"]:
         click.echo("")
         _emit(body["events"][:20], None, "table", ["at", "rule_id", "kind", "side", "observed", "threshold"], body)
 
