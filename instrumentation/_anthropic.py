@@ -193,34 +193,29 @@ def _wrap_stream(
     return make
 
 
-def _spec() -> ShimSpec:
-    import anthropic
-
-    return ShimSpec(
-        provider="anthropic",
-        usage_of=anthropic_usage,
-        new_reader=_AnthropicStreamReader,
-        stream_types=(anthropic.Stream,),
-        async_stream_types=(anthropic.AsyncStream,),
-        provider_by_client={"AnthropicBedrock": "aws.bedrock", "AnthropicAWS": "aws.bedrock",
-                            "AnthropicVertex": "gcp.vertex_ai"},
-        service_tier_of=_service_tier,
-        service_tier_key=ANTHROPIC_SERVICE_TIER,
-    )
+_SPEC = ShimSpec(
+    provider="anthropic",
+    sdk="anthropic",
+    usage_of=anthropic_usage,
+    new_reader=_AnthropicStreamReader,
+    provider_by_client={"AnthropicBedrock": "aws.bedrock", "AnthropicAWS": "aws.bedrock",
+                        "AnthropicVertex": "gcp.vertex_ai"},
+    service_tier_of=_service_tier,
+    service_tier_key=ANTHROPIC_SERVICE_TIER,
+)
 
 
 def instrument_anthropic() -> int:
     """Patch the anthropic SDK (``ImportError`` if it is not installed); returns how many methods were patched."""
     import anthropic
 
-    spec = _spec()
     module = importlib.import_module(_MODULE)
     count = 0
     for class_name, method, make in (
-        ("Messages", "create", wrap_sync(spec)),
-        ("AsyncMessages", "create", wrap_async(spec)),
-        ("Messages", "stream", _wrap_stream(spec, anthropic.APIError)),
-        ("AsyncMessages", "stream", _wrap_stream(spec, anthropic.APIError)),
+        ("Messages", "create", wrap_sync(_SPEC)),
+        ("AsyncMessages", "create", wrap_async(_SPEC)),
+        ("Messages", "stream", _wrap_stream(_SPEC, anthropic.APIError)),
+        ("AsyncMessages", "stream", _wrap_stream(_SPEC, anthropic.APIError)),
     ):
         owner = getattr(module, class_name, None)
         if owner is not None and hasattr(owner, method):

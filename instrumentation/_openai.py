@@ -87,25 +87,21 @@ class _OpenAIStreamReader:
             call.record_token_usage(usage)
 
 
-def _spec() -> ShimSpec:
-    import openai
-
-    return ShimSpec(
-        provider="openai",
-        usage_of=openai_usage,
-        new_reader=_OpenAIStreamReader,
-        stream_types=(openai.Stream,),
-        async_stream_types=(openai.AsyncStream,),
-        provider_by_client={"AzureOpenAI": "azure.ai.openai", "BedrockOpenAI": "aws.bedrock"},
-        service_tier_of=lambda response: field(response, "service_tier"),
-        service_tier_key=OPENAI_RESPONSE_SERVICE_TIER,
-        request_tier_key=OPENAI_REQUEST_SERVICE_TIER,
-    )
+_SPEC = ShimSpec(
+    provider="openai",
+    sdk="openai",
+    usage_of=openai_usage,
+    new_reader=_OpenAIStreamReader,
+    provider_by_client={"AzureOpenAI": "azure.ai.openai", "BedrockOpenAI": "aws.bedrock"},
+    service_tier_of=lambda response: field(response, "service_tier"),
+    service_tier_key=OPENAI_RESPONSE_SERVICE_TIER,
+    request_tier_key=OPENAI_REQUEST_SERVICE_TIER,
+)
 
 
 def instrument_openai() -> int:
     """Patch the openai SDK (``ImportError`` if it is not installed); returns how many methods were patched."""
-    spec = _spec()
+    importlib.import_module(_SPEC.sdk)  # ImportError if it is not installed
     count = 0
     for module_name, class_name, method, is_async in _TARGETS:
         try:
@@ -113,7 +109,7 @@ def instrument_openai() -> int:
         except (ImportError, AttributeError):
             continue  # another SDK version: patch what exists
         if hasattr(owner, method):
-            count += patch_method(_GROUP, owner, method, (wrap_async if is_async else wrap_sync)(spec))
+            count += patch_method(_GROUP, owner, method, (wrap_async if is_async else wrap_sync)(_SPEC))
     return count
 
 

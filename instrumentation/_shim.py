@@ -9,6 +9,7 @@ the stream wrapped so the span ends when the stream does. The vendor modules sup
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -38,10 +39,10 @@ class ShimSpec:
     """How one SDK's responses and streams report the model, response id and token usage."""
 
     provider: str
+    sdk: str
+    """The SDK's module, whose ``Stream`` and ``AsyncStream`` a streamed call returns."""
     usage_of: Callable[[object], TokenUsage | None]
     new_reader: Callable[[], StreamReader]
-    stream_types: tuple[type, ...]
-    async_stream_types: tuple[type, ...]
     operation: str = "chat"
     provider_by_client: Mapping[str, str] = dataclass_field(default_factory=dict)
     """Semconv provider names by SDK client class name, e.g. ``AzureOpenAI`` -> ``azure.ai.openai``;
@@ -55,6 +56,11 @@ class ShimSpec:
     def provider_for(self, resource: object) -> str:
         client = field(resource, "_client")
         return self.provider_by_client.get(type(client).__name__.removeprefix("Async"), self.provider)
+
+    def streams(self) -> tuple[type, type]:
+        """The SDK's ``Stream`` and ``AsyncStream`` (it is imported by then: its methods are patched)."""
+        sdk = sys.modules[self.sdk]
+        return sdk.Stream, sdk.AsyncStream
 
 
 def server_attributes(resource: object) -> dict[str, AttributeValue]:
@@ -97,9 +103,10 @@ def finish_response(spec: ShimSpec, call: LLMCall, result: Any, *, owned: bool =
     """
     observed: ObservedStream | AsyncObservedStream | None = None
     with swallow("wrapping a stream"):
-        if isinstance(result, spec.stream_types):
+        stream, async_stream = spec.streams()
+        if isinstance(result, stream):
             observed = ObservedStream(result, call, spec.new_reader(), owned=owned)
-        elif isinstance(result, spec.async_stream_types):
+        elif isinstance(result, async_stream):
             observed = AsyncObservedStream(result, call, spec.new_reader(), owned=owned)
     if observed is not None:
         return observed

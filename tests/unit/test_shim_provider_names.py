@@ -18,7 +18,7 @@ from tierscope.instrumentation import _anthropic, _openai
     (openai.AsyncOpenAI(api_key="k"), "openai"),
 ])
 def test_openai_client_classes(client: object, expected: str) -> None:
-    assert _openai._spec().provider_for(client.chat.completions) == expected
+    assert _openai._SPEC.provider_for(client.chat.completions) == expected
 
 
 @pytest.mark.parametrize("client, expected", [
@@ -28,4 +28,4 @@ def test_openai_client_classes(client: object, expected: str) -> None:
     (anthropic.AsyncAnthropicVertex(region="us-east5", project_id="p", access_token="t"), "gcp.vertex_ai"),
 ])
 def test_anthropic_client_classes(client: object, expected: str) -> None:
-    assert _anthropic._spec().provider_for(client.messages) == expected
+    assert _anthropic._SPEC.provider_for(client.messages) == expected
