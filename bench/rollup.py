@@ -17,7 +17,7 @@ SPEND_BY_ROLE = {
     "as shipped: v_spans (FINAL + late-quality join)": """
         SELECT role, count() AS spans, ifNull(sum(cost_usd), toDecimal128(0, 18)) AS cost, avg(quality) AS q
         FROM v_spans(tenant = 'default', since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
-                     roles = [], teams = [], services = [], environments = [])
+                     roles = [], teams = [], services = [], environments = [], parts = 1, part = 0)
         GROUP BY role SETTINGS prefer_column_name_to_alias = 1""",
     "FINAL, no quality join": """
         SELECT role, count(), sum(cost_usd), avg(quality_score) FROM llm_spans FINAL

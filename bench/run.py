@@ -207,7 +207,7 @@ def section_peer(report: Report, bodies: list[bytes], spans: int, clients: int) 
 
 
 def section_query(report: Report, spans: int, store_path: str | None, budget_s: float, days: int = 90,
-                  runs: int = 15) -> None:
+                  runs: int = 15, quick: bool = False) -> None:
     import pages
     import query
     import rollup
@@ -223,7 +223,8 @@ def section_query(report: Report, spans: int, store_path: str | None, budget_s: 
     with CollectorProcess(store=store_path, env={"TIERSCOPE_ALERT_INTERVAL_S": "0",
                                                  "TIERSCOPE_ROLLUP_INTERVAL_S": "0"}) as collector:
         timings = query.time_endpoints(collector, built.trace_id, runs=runs, budget_s=budget_s)
-        page_timings = pages.time_pages(collector.url) if Path(pages.CHROMIUM).exists() else []
+        shown = pages.PAGES[:2] if quick else pages.PAGES  # --quick: the timing code runs, on two pages
+        page_timings = pages.time_pages(collector.url, pages=shown) if Path(pages.CHROMIUM).exists() else []
     for t in timings:
         ok = None if t.runs == 0 else t.p95_ms <= 300
         value = (f"{t.p50_ms:,.0f} / {t.p95_ms:,.0f} ms (n={t.runs})" if t.runs else "—") + (f"; {t.note}" if t.note else "")
@@ -294,22 +295,34 @@ def main() -> None:
                         f"5 services x 3 environments, ~20 attributes and ~{sum(map(len, bodies)) // a.spans} bytes "
                         f"per span), generated in {time.monotonic() - g0:.0f} s before timing.")
     ingest_results = {}
+    mark = [time.monotonic()]
+
+    def done(section: str) -> None:  # progress on stderr: the full bench runs for tens of minutes
+        now = time.monotonic()
+        print(f"bench: {section} done in {now - mark[0]:.0f} s ({now - t0:.0f} s in all)", file=sys.stderr, flush=True)
+        mark[0] = now
+
     if "ingest" not in skip:
         ingest_results = section_ingest(report, bodies, a.spans, a.clients, a.quick)
         report.add("6 memory", "collector peak RSS (VmHWM, main process) during the HTTP / gRPC run",
                    f"{ingest_results['http'].peak_rss_mib:,.0f} / {ingest_results['grpc'].peak_rss_mib:,.0f} MiB",
                    "≤ 1,024 MiB", max(r.peak_rss_mib for r in ingest_results.values()) <= 1024)
+        done("ingest")
     if "limit" not in skip and ingest_results:
         batch = max(500, ingest_results["http"].avg_insert_rows)
         section_limits(report, bodies, a.spans, ingest_results, batch)
+        done("limit")
     if "peer" not in skip:
         section_peer(report, bodies, a.phoenix_spans, a.clients)
+        done("peer")
     del bodies
     if "query" not in skip:
         section_query(report, a.query_spans, a.query_store, 3 if a.quick else a.query_budget, a.query_days,
-                      3 if a.quick else 15)
+                      3 if a.quick else 15, a.quick)
+        done("query")
     if "shim" not in skip:
         section_shim(report, 0.05 if a.quick else 1.0)
+        done("shim")
     report.machine["load_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     report.machine["total_s"] = f"{time.monotonic() - t0:.0f}"
     text = report.markdown()

@@ -237,15 +237,15 @@ def _hours(store: Store, params: Mapping[str, Any]) -> pa.Table:
     p = rollup.current_plan(store, params)
     parts: list[pa.Table] = []
     if p.h0 is not None:
-        clean = store.query_arrow("misrouted_hours_rollup", {**params, "h0": p.h0, "h1": p.h1, "dirty": list(p.dirty)})
+        clean = store.query_arrow("misrouted_hours", rollup.clean_hours(params, p), over_rollup=True)
         mixed = pc.filter(clean["start_ns"], pc.equal(clean["mixed"], 1)).unique().to_numpy()
         if len(mixed):
             clean = clean.filter(pc.invert(pc.is_in(clean["start_ns"], pa.array(mixed))))
             hours = [datetime.fromtimestamp(ns // 10**9, UTC) for ns in mixed.tolist()]
             p = rollup.plan(params["since"], params["until"], [*p.dirty, *hours])
-        parts.append(clean.drop_columns(["mixed"]))
+        parts.append(clean)
     parts += [store.query_arrow("misrouted_hours", {**params, "since": a, "until": b}) for a, b in p.raw]
-    table = pa.concat_tables([t.cast(_HOURS_SCHEMA) for t in parts])
+    table = pa.concat_tables([t.drop_columns(["mixed"]).cast(_HOURS_SCHEMA) for t in parts])
     return table.sort_by([(k, "ascending") for k in (*_CALL_KEYS, "start_ns")])
 
 

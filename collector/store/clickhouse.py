@@ -29,6 +29,7 @@ import clickhouse_connect
 import pyarrow as pa
 import pyarrow.compute as pc
 from tierscope.errors import StoreError
+from tierscope.terms import GROUP_COUNTS
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _VIEW_STATEMENT = re.compile(r"^CREATE OR REPLACE VIEW (\w+) AS\s", re.IGNORECASE)
 _READS = re.compile(r"\b(?:FROM|JOIN)\s+(\w+)", re.IGNORECASE)
 # The views of sql/views in creation order: each reads tables and only the views before it.
-VIEWS = ("v_spans_unscored", "v_spans", "v_spans_part", "v_rollup")
+VIEWS = ("v_spans_unscored", "v_spans", "v_rollup")
+# Views earlier versions created and this one does not: migrate drops them.
+RETIRED_VIEWS = ("v_spans_part",)
 MIGRATIONS_TABLE_DDL = ("CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
                         "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY version")
 
@@ -74,9 +77,36 @@ class StoreURL:
         )
 
 
-def read_sql(kind: str, name: str) -> str:
-    """Text of `sql/<kind>/<name>.sql` from the installed package."""
-    return resources.files("tierscope.sql").joinpath(kind, f"{name}.sql").read_text()
+# Words of the sql/ files, expanded before a statement runs, each written once here:
+#   $scope  the arguments of a read of spans: a tenant's spans in [since, until), the dashboard filters;
+#   $slice  the same, restricted to slice {part} of {parts} (the rollup fill; see v_spans_unscored);
+#   $sums   the additive columns of a spend group, summed (the rollup's columns; tierscope.terms).
+_SCOPE = ("tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')}, "
+          "roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)}, "
+          "environments = {environments:Array(String)}")
+MACROS = {
+    "$scope": _SCOPE + ", parts = 1, part = 0",
+    "$slice": _SCOPE + ", parts = {parts:UInt64}, part = {part:UInt64}",
+    "$sums": ", ".join([f"sum({c}) AS {c}" for c in GROUP_COUNTS]
+                       + ["ifNull(sum(cost_usd), toDecimal128(0, 18)) AS cost_usd", "sum(quality_sum) AS quality_sum"]),
+}
+# An aggregate over v_spans or v_spans_unscored reads the clean hours of the rollup by the same text
+# with v_rollup in their place (v_rollup offers the columns they give aggregates, under the same names).
+_SPAN_SOURCE = re.compile(r"\bv_spans(?:_unscored)?\(\$scope\)")
+ROLLUP_SOURCE = "v_rollup($scope, dirty = {dirty:Array(DateTime('UTC'))})"
+
+
+def read_sql(kind: str, name: str, over_rollup: bool = False) -> str:
+    """Text of `sql/<kind>/<name>.sql` from the installed package, its MACROS expanded; with
+    `over_rollup`, an aggregate's text reading v_rollup instead of v_spans (binds `dirty` too)."""
+    text = resources.files("tierscope.sql").joinpath(kind, f"{name}.sql").read_text()
+    if over_rollup:
+        text, found = _SPAN_SOURCE.subn(ROLLUP_SOURCE, text)
+        if found != 1:
+            raise StoreError(f"sql/{kind}/{name}.sql must read v_spans($scope) once to be read over the rollup")
+    for word, expansion in MACROS.items():
+        text = text.replace(word, expansion)
+    return text
 
 
 def split_statements(text: str) -> list[str]:
@@ -209,6 +239,8 @@ class Store:
                 )
                 applied.append(name)
                 log.info("applied migration %s", name)
+            for name in RETIRED_VIEWS:
+                self.client.command(f"DROP VIEW IF EXISTS {name}")
             for _, statement in defined:
                 self.client.command(statement)
             return applied
@@ -245,17 +277,18 @@ class Store:
                                        settings=READ_SETTINGS)
 
     # --- reads ------------------------------------------------------------------------------------
-    def query(self, name: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Run the named query `sql/queries/<name>.sql` with bound parameters; rows as dicts."""
+    def query(self, name: str, parameters: Mapping[str, Any], over_rollup: bool = False) -> list[dict[str, Any]]:
+        """Run the named query `sql/queries/<name>.sql` with bound parameters (over the rollup: see
+        read_sql); rows as dicts."""
         with self._lock:
-            result = self.client.query(read_sql("queries", name), parameters=dict(parameters),
+            result = self.client.query(read_sql("queries", name, over_rollup), parameters=dict(parameters),
                                        settings=READ_SETTINGS)
         columns = result.column_names
         return [dict(zip(columns, row)) for row in result.result_rows]
 
-    def query_arrow(self, name: str, parameters: Mapping[str, Any]) -> pa.Table:
+    def query_arrow(self, name: str, parameters: Mapping[str, Any], over_rollup: bool = False) -> pa.Table:
         with self._lock:
-            return self.client.query_arrow(read_sql("queries", name), parameters=dict(parameters),
+            return self.client.query_arrow(read_sql("queries", name, over_rollup), parameters=dict(parameters),
                                            settings=READ_SETTINGS)
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:

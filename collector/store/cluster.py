@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from tierscope.collector.store.clickhouse import Store, migrations, split_statements, views
+from tierscope.collector.store.clickhouse import RETIRED_VIEWS, Store, migrations, split_statements, views
 from tierscope.errors import ClusterSchemaError
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -179,7 +179,9 @@ def cluster_statements(cluster: str, database: str = "default") -> list[str]:
     statements = [migrations_table_statement(cluster, database)]
     for _, _, ddl in cluster_plan(cluster, database):
         statements += ddl
-    return statements + cluster_views(cluster, database)
+    c, db = _quoted(cluster, "cluster"), _quoted(database, "database")
+    retired = [f"DROP VIEW IF EXISTS {db}.`{name}` ON CLUSTER {c}" for name in RETIRED_VIEWS]
+    return statements + retired + cluster_views(cluster, database)
 
 
 def apply_cluster(store: Store, cluster: str, database: str = "default") -> list[str]:

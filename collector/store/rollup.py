@@ -43,7 +43,7 @@ MAX_WAIT = timedelta(minutes=5)
 # holds (the engine's GROUP BY state is ~0.7 kB per combination of ten string keys), not with the
 # spans it reads: an hour of 1.5 M spans with 260,000 combinations took 193 MiB of engine memory in
 # one statement (process RSS +173-212 MiB), and +48 MiB RSS in 26 statements of 10,000. An hour with
-# more is filled in slices of its combinations (v_spans_part), each statement a full scan of the
+# more is filled in slices of its combinations (v_spans_unscored), each statement a full scan of the
 # hour, so this trades time (~0.9 s per slice of that hour) for a flat memory profile. A real fleet's
 # hour (tens to hundreds of combinations) stays one statement, and up to REFRESH_CHUNK_HOURS of them
 # share one.
@@ -117,12 +117,12 @@ def current_plan(store: Store, params: Mapping[str, Any], use_rollup: bool = Tru
 
 def read(store: Store, name: str, params: Mapping[str, Any], keys: tuple[str, ...],
          combine: Callable[[dict[str, Any], dict[str, Any]], None], use_rollup: bool = True) -> list[dict[str, Any]]:
-    """Rows of the named aggregate `name` over params' [since, until): the `<name>_rollup` twin for
-    clean hours plus `name` over each raw range, merged by `keys` with `combine(into, row)`."""
+    """Rows of the named aggregate `name` over params' [since, until): over v_rollup for the clean
+    hours plus over v_spans for each raw range, merged by `keys` with `combine(into, row)`."""
     p = current_plan(store, params, use_rollup)
     parts: list[list[dict[str, Any]]] = []
     if p.h0 is not None:
-        parts.append(store.query(f"{name}_rollup", {**params, "h0": p.h0, "h1": p.h1, "dirty": list(p.dirty)}))
+        parts.append(store.query(name, clean_hours(params, p), over_rollup=True))
     for a, b in p.raw:
         parts.append(store.query(name, {**params, "since": a, "until": b}))
     merged: dict[tuple, dict[str, Any]] = {}
@@ -134,6 +134,11 @@ def read(store: Store, name: str, params: Mapping[str, Any], keys: tuple[str, ..
             else:
                 merged[key] = dict(row)
     return list(merged.values())
+
+
+def clean_hours(params: Mapping[str, Any], p: Plan) -> dict[str, Any]:
+    """The parameters of a read over v_rollup: the clean hours of plan `p`."""
+    return {**params, "since": p.h0, "until": p.h1, "dirty": list(p.dirty)}
 
 
 def add(columns: tuple[str, ...]) -> Callable[[dict[str, Any], dict[str, Any]], None]:
@@ -230,14 +235,18 @@ def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: floa
                     if stopping():
                         return done
                     began = time.monotonic()
-                    store.execute("rollup_fill", {"tenant": tenant, "since": batch[0], "until": batch[-1] + HOUR,
-                                                  "version": version, "parts": parts, "part": part})
+                    store.execute("rollup_fill", {**_UNFILTERED, "tenant": tenant, "since": batch[0],
+                                                  "until": batch[-1] + HOUR, "version": version, "parts": parts,
+                                                  "part": part})
                     pause = min(YIELD_MAX_S, max(YIELD_MIN_S, (time.monotonic() - began) * YIELD_SHARE))
                 store.execute("rollup_stamp", {"tenant": tenant, "hours": batch, "version": version})
                 done += len(batch)
                 if budget_s is not None and time.monotonic() - started > budget_s:
                     return done
     return done
+
+
+_UNFILTERED = {"roles": [], "teams": [], "services": [], "environments": []}
 
 
 def _utc(t: datetime) -> datetime:

@@ -5,10 +5,7 @@ SELECT
     avg(quality) AS quality_mean,
     countIf(quality >= {pass_threshold:Float64}) / nullIf(count(quality), 0) AS pass_rate,
     count(quality) AS quality_n
-FROM v_spans(
-    tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
-    roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
-    environments = {environments:Array(String)})
+FROM v_spans($scope)
 WHERE ({tier:String} = '' OR tier = {tier:String})
   AND ({model:String} = '' OR model = {model:String})
 SETTINGS prefer_column_name_to_alias = 1

@@ -15,10 +15,7 @@ SELECT
     cache_write_tokens,
     cost_usd,
     priced
-FROM v_spans_unscored(
-    tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
-    roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
-    environments = {environments:Array(String)})
+FROM v_spans_unscored($scope)
 WHERE has({tiers:Array(String)}, tier)
   AND ({model:String} = '' OR model = {model:String})
   AND ({provider:String} = '' OR provider = {provider:String})

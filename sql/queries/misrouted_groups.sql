@@ -1,20 +1,13 @@
 -- Calls, spend and quality per (role, tier, model, provider): the quality evidence for each role on
--- each tier, and the catalog of models observed on each tier (candidate routing targets).
+-- each tier, and the catalog of models observed on each tier (candidate routing targets). Over
+-- v_rollup for clean hours (rollup.read).
 SELECT
-    role,
-    tier,
-    model,
-    provider,
-    count() AS spans,
+    role, tier, model, provider,
+    sum(spans) AS spans,
     ifNull(sum(cost_usd), toDecimal128(0, 18)) AS cost_usd,
-    countIf(NOT priced) AS unpriced_spans,
-    count(quality) AS quality_n,
-    ifNull(sum(quality), 0) AS quality_sum,
-    avg(quality) AS quality_mean
-FROM v_spans(
-    tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
-    roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
-    environments = {environments:Array(String)})
+    sum(unpriced_spans) AS unpriced_spans,
+    sum(quality_n) AS quality_n,
+    sum(quality_sum) AS quality_sum
+FROM v_spans($scope)
 GROUP BY role, tier, model, provider
-ORDER BY role, tier, model, provider
 SETTINGS prefer_column_name_to_alias = 1

@@ -32,10 +32,7 @@ FROM
     FROM
     (
         SELECT trace_id, span_id, role, model, router_propensity, router_policy_version, cost_usd, quality
-        FROM v_spans(
-            tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
-            roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
-            environments = {environments:Array(String)})
+        FROM v_spans($scope)
         WHERE router_propensity IS NOT NULL AND escalated_from = ''
     ) AS d
     LEFT JOIN
@@ -46,10 +43,7 @@ FROM
             countIf(cost_usd IS NULL) AS unpriced,
             sum(toFloat64(ifNull(cost_usd, 0))) AS retry_cost,
             argMax(quality, start_time) AS retry_quality
-        FROM v_spans(
-            tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
-            roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
-            environments = {environments:Array(String)})
+        FROM v_spans($scope)
         WHERE escalated_from != '' AND attributes['tierscope.router.escalation_of'] != ''
         GROUP BY decision_span_id
     ) AS e ON d.span_id = e.decision_span_id

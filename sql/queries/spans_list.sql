@@ -6,10 +6,7 @@ SELECT
     model, service_tier, processing, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
     reasoning_tokens,
     cost_usd, priced, price_source, quality, quality_from, router_propensity, escalated_from
-FROM v_spans(
-    tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
-    roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
-    environments = {environments:Array(String)})
+FROM v_spans($scope)
 WHERE ({tier:String} = '' OR tier = {tier:String})
   AND ({model:String} = '' OR model = {model:String})
   AND ({provider:String} = '' OR provider = {provider:String})

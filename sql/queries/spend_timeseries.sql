@@ -1,6 +1,7 @@
 -- Spend over time in {bucket} buckets ('hour', 'day', 'week' or 'month', in time zone {tz}), split by
 -- one dimension {split} (any of tierscope.terms.DIMENSIONS, or '' for none) and
--- optionally a second, {split2} (same choices; '' for none).
+-- optionally a second, {split2} (same choices; '' for none). Over v_rollup (rollup.read) only when
+-- {tz} is a whole number of hours from UTC, so every bucket is a union of UTC hours.
 SELECT
     multiIf({bucket:String} = 'hour', toStartOfHour(start_time, {tz:String}),
             {bucket:String} = 'day', toDateTime(toStartOfDay(start_time, {tz:String}), {tz:String}),
@@ -16,18 +17,13 @@ SELECT
             {split2:String} = 'service', service, {split2:String} = 'feature', feature,
             {split2:String} = 'environment', environment, {split2:String} = 'service_tier', service_tier,
             {split2:String} = 'processing', processing, '') AS series2,
-    count() AS spans,
+    sum(spans) AS spans,
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
     ifNull(sum(cost_usd), toDecimal128(0, 18)) AS cost_usd,
-    countIf(NOT priced) AS unpriced_spans,
-    ifNull(sum(quality), 0) AS quality_sum,
-    avg(quality) AS quality_mean,
-    count(quality) AS quality_n
-FROM v_spans(
-    tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
-    roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)},
-    environments = {environments:Array(String)})
+    sum(unpriced_spans) AS unpriced_spans,
+    sum(quality_sum) AS quality_sum,
+    sum(quality_n) AS quality_n
+FROM v_spans($scope)
 GROUP BY bucket, series, series2
-ORDER BY bucket, series, series2
 SETTINGS prefer_column_name_to_alias = 1

@@ -23,6 +23,7 @@ import pytest
 from tierscope.collector.store import rollup
 from tierscope.collector.store.clickhouse import (
     MIGRATIONS_TABLE_DDL,
+    RETIRED_VIEWS,
     VIEWS,
     Store,
     migrations,
@@ -93,7 +94,7 @@ SCOPES = [
     {**SCOPE, "since": T0 + timedelta(minutes=47), "until": T0 + timedelta(hours=6, minutes=13)},  # ragged
     {**SCOPE, "roles": ["planner", "critic"], "teams": ["a"], "services": ["api"], "environments": ["prod"]},
 ]
-ROLLUP = {"h0": T0, "h1": T0 + timedelta(hours=11), "dirty": [T0 + timedelta(hours=3)]}
+ROLLUP = {"dirty": [T0 + timedelta(hours=3)]}
 # Every named read that goes through a view, with the parameters it takes besides the scope.
 NAMED_READS: dict[str, dict[str, Any]] = {
     "spend_by": {"by": ["role", "tier", "model"]},
@@ -105,24 +106,23 @@ NAMED_READS: dict[str, dict[str, Any]] = {
     "misrouted_hours": {"tiers": ["frontier", "mid"]},
     "misrouted_calls": {"tiers": ["frontier"], "model": "", "provider": "", "service_tiers": [], "processing_modes": []},
     "offpolicy_decisions": {},
-    "spend_by_rollup": {**ROLLUP, "by": ["team", "environment"]},
-    "spend_timeseries_rollup": {**ROLLUP, "bucket": "day", "split": "model", "split2": "", "tz": "UTC"},
-    "filter_values_rollup": ROLLUP,
-    "misrouted_groups_rollup": ROLLUP,
-    "misrouted_hours_rollup": {**ROLLUP, "tiers": ["frontier", "mid"]},
+}
+# The aggregates rollup.read also runs over v_rollup (the clean hours of the scope but `dirty`).
+OVER_ROLLUP: dict[str, dict[str, Any]] = {
+    "spend_by": {"by": ["team", "environment"]},
+    "spend_timeseries": {"bucket": "day", "split": "model", "split2": "", "tz": "UTC"},
+    "filter_values": {},
+    "misrouted_groups": {},
+    "misrouted_hours": {"tiers": ["frontier", "mid"]},
 }
 SPAN_SCOPE = ("tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')}, "
               "roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)}, "
-              "environments = {environments:Array(String)}")
+              "environments = {environments:Array(String)}, parts = {parts:UInt64}, part = {part:UInt64}")
 VIEW_ROWS = {  # each view's whole answer; the rollup's `version` is the store's clock, so it is left out
     "v_spans_unscored": "SELECT * FROM v_spans_unscored(" + SPAN_SCOPE + ") ORDER BY trace_id, span_id",
     "v_spans": "SELECT * FROM v_spans(" + SPAN_SCOPE + ") ORDER BY trace_id, span_id",
-    "v_spans_part": "SELECT * FROM v_spans_part(" + SPAN_SCOPE + ", parts = {parts:UInt64}, part = {part:UInt64}) "
-                    "ORDER BY trace_id, span_id",
-    "v_rollup": "SELECT * EXCEPT version FROM v_rollup(tenant = {tenant:String}, h0 = {h0:DateTime('UTC')}, "
-                "h1 = {h1:DateTime('UTC')}, dirty = {dirty:Array(DateTime('UTC'))}, roles = {roles:Array(String)}, "
-                "teams = {teams:Array(String)}, services = {services:Array(String)}, "
-                "environments = {environments:Array(String)}) ORDER BY ALL",
+    "v_rollup": "SELECT * EXCEPT version FROM v_rollup(" + SPAN_SCOPE + ", dirty = {dirty:Array(DateTime('UTC'))}) "
+                "ORDER BY ALL",
 }
 
 
@@ -163,11 +163,13 @@ def answers(store: Store) -> dict[tuple, list[dict[str, Any]]]:
         for name, extra in NAMED_READS.items():
             rows = store.query(name, {**scope, **extra})
             out[name, i] = sorted(rows, key=repr)  # some reads leave their row order to the engine
+        for name, extra in OVER_ROLLUP.items():
+            out[name, "rollup", i] = sorted(store.query(name, {**scope, **extra, **ROLLUP}, over_rollup=True), key=repr)
         views = {**scope, **ROLLUP, "parts": 1, "part": 0}
         for name, sql in VIEW_ROWS.items():
             out[name, i] = store.rows(sql, views)
         for part in range(3):
-            out["v_spans_part", i, part] = store.rows(VIEW_ROWS["v_spans_part"], {**views, "parts": 3, "part": part})
+            out["v_spans", i, part] = store.rows(VIEW_ROWS["v_spans"], {**views, "parts": 3, "part": part})
     out["trace_bounds"] = store.query("trace_bounds", {"tenant": "default", "trace_id": f"{1:032x}"})
     return out
 
@@ -235,19 +237,18 @@ def test_a_new_store_applies_every_migration_and_creates_every_view(new_store):
 def test_the_workload_reaches_every_read(expected):
     """No read is compared on an empty answer, so the equality below means something."""
     empty = [key for key, rows in expected.items() if not rows]
-    # v_spans_part's slices of the filtered scope may be empty; nothing else is
-    assert all(key[0] == "v_spans_part" and key[1] == 3 for key in empty), empty
+    # v_spans' slices of the filtered scope may be empty; nothing else is
+    assert all(key[0] == "v_spans" and key[1] == 3 and len(key) == 3 for key in empty), empty
     by_model = {(r["g_role"], r["g_tier"], r["g_model"]): r for r in expected["spend_by", 0]}
     assert by_model["planner", "frontier", "o3"]["spans"] > 0
     assert any(r["unpriced_spans"] for r in expected["spend_by", 0])
 
 
-def test_slices_of_v_spans_part_partition_v_spans(expected):
+def test_slices_of_v_spans_partition_it(expected):
     for i in range(len(SCOPES)):
-        sliced = sorted((row for part in range(3) for row in expected["v_spans_part", i, part]), key=repr)
+        sliced = sorted((row for part in range(3) for row in expected["v_spans", i, part]), key=repr)
         assert sliced == sorted(expected["v_spans", i], key=repr)
-        assert all(expected["v_spans_part", i, part] != expected["v_spans", i] for part in range(3))
-        assert expected["v_spans_part", i] == expected["v_spans", i]
+        assert all(expected["v_spans", i, part] != expected["v_spans", i] for part in range(3))
 
 
 def test_the_kept_old_statements_are_those_of_the_migrations_left_with_nothing_to_run():
@@ -268,7 +269,7 @@ def test_a_store_built_by_the_old_migrations_migrates_cleanly_and_answers_the_sa
     expected = new_store.answers
     with opened(f"chdb:{tmp_path / 'old'}") as store:
         assert len(migrate_the_old_way(store, 10)) == 10
-        assert sorted(view_definitions(store)) == sorted(VIEWS)  # created by the old migrations
+        assert sorted(view_definitions(store)) == sorted([*VIEWS, *RETIRED_VIEWS])  # created by the old migrations
         insert_workload(store)
 
         assert store.migrate() == [name for version, name, _ in migrations() if version > 10]
@@ -304,9 +305,17 @@ def test_migrating_again_changes_nothing(new_store):
 def test_every_view_has_its_columns(new_store):
     with opened(new_store.url) as store:
         spans = table_columns(store, "llm_spans")
-        scored = spans + [("quality", "Nullable(Float64)"), ("quality_from", "String")]
-        assert view_columns(store, "v_spans_unscored") == spans
+        unscored = spans + [("hour", "DateTime('UTC')"), ("spans", "UInt64"), ("unpriced_spans", "UInt64"),
+                            ("unpriced_tokens", "UInt64"), ("failed_spans", "UInt64"),
+                            ("first_span", "DateTime64(9, 'UTC')"), ("last_span", "DateTime64(9, 'UTC')")]
+        scored = unscored + [("quality", "Nullable(Float64)"), ("quality_from", "String"), ("quality_sum", "Float64"),
+                             ("quality_n", "UInt64")]
+        assert view_columns(store, "v_spans_unscored") == unscored
         assert view_columns(store, "v_spans") == scored
-        assert view_columns(store, "v_spans_part") == scored
-        assert view_columns(store, "v_rollup") == table_columns(store, "spend_hourly")
+        rolled = table_columns(store, "spend_hourly")
+        assert view_columns(store, "v_rollup") == rolled + [("start_time", "DateTime('UTC')")]
+        # every column an aggregate reads from v_spans, v_rollup offers with the same type (a span's
+        # cost may be unknown, a group's is a sum: the aggregates read ifNull(sum(cost_usd), 0))
+        offered = dict(scored) | {"cost_usd": "Decimal(38, 18)"}
+        assert {name: offered.get(name) for name, _ in rolled if name != "version"} == {n: k for n, k in rolled if n != "version"}
     assert len(spans) == 41  # 0011 added service_tier and processing

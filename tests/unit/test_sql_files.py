@@ -30,14 +30,14 @@ def test_views_are_created_in_their_declared_order_each_after_what_it_reads():
     assert sorted(p.stem for p in (ROOT / "sql" / "views").glob("*.sql")) == sorted(VIEWS)
     for name, statement in defined:
         assert statement.startswith(f"CREATE OR REPLACE VIEW {name} AS\n")
-    # v_spans and v_spans_part read v_spans_unscored, so it comes first
-    assert VIEWS.index("v_spans_unscored") < min(VIEWS.index("v_spans"), VIEWS.index("v_spans_part"))
+    # v_spans reads v_spans_unscored, so it comes first
+    assert VIEWS.index("v_spans_unscored") < VIEWS.index("v_spans")
 
 
 @pytest.mark.parametrize("order, message", [
-    (("v_spans", "v_spans_unscored", "v_spans_part", "v_rollup"), "view v_spans reads v_spans_unscored, which must"),
-    (("v_spans_unscored", "v_spans_part", "v_rollup"), "sql/views holds v_rollup, v_spans, v_spans_part"),
-    (("v_spans_unscored", "v_spans", "v_spans_part", "v_rollup", "v_spans"), "the view order names"),
+    (("v_spans", "v_spans_unscored", "v_rollup"), "view v_spans reads v_spans_unscored, which must"),
+    (("v_spans_unscored", "v_rollup"), "sql/views holds v_rollup, v_spans, v_spans_unscored"),
+    (("v_spans_unscored", "v_spans", "v_rollup", "v_spans"), "the view order names"),
 ])
 def test_an_order_that_disagrees_with_the_files_is_refused(order, message):
     with pytest.raises(StoreError, match=re.escape(message)):
