@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import csv
 import json
+import tomllib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -31,53 +33,23 @@ MONEY = pa.decimal128(38, 18)
 _TS = pa.timestamp("us", tz="UTC")
 _TYPES = {"string": pa.string(), "int": pa.int64(), "bool": pa.bool_(), "float": pa.float64(),
           "usd": MONEY, "time": _TS}
-# (column, type, unit, meaning); the order is the files' column order.
-SPAN_COLUMNS = (
-    ("start_time", "time", "UTC", "when the LLM call started"),
-    ("end_time", "time", "UTC", "when it ended"),
-    ("duration_ms", "int", "milliseconds", "end_time - start_time"),
-    ("trace_id", "string", "", "OpenTelemetry trace id, 32 hex"),
-    ("span_id", "string", "", "OpenTelemetry span id, 16 hex; (trace_id, span_id) is unique"),
-    ("parent_span_id", "string", "", "the calling span, '' for a root"),
-    ("service", "string", "", "service.name of the application"),
-    ("environment", "string", "", "deployment environment"),
-    ("team", "string", "", "tierscope.team"),
-    ("feature", "string", "", "tierscope.feature"),
-    ("role", "string", "", "agent role (tierscope.role)"),
-    ("tier", "string", "", "model tier: frontier, mid, small or local"),
-    ("operation", "string", "", "GenAI operation, e.g. chat"),
-    ("provider", "string", "", "LLM provider"),
-    ("model", "string", "", "model that answered (else the one requested)"),
-    ("service_tier", "string", "", "service tier that served the call (priority, flex, default, ...), priced at"),
-    ("processing", "string", "", "batch for Batch API work (priced at the batch rate), else ''"),
-    ("status_code", "string", "", "UNSET, OK or ERROR"),
-    ("error_type", "string", "", "error.type of a failed call"),
-    ("input_tokens", "int", "tokens", "all input tokens, cache reads and writes included"),
-    ("output_tokens", "int", "tokens", "all output tokens, reasoning included"),
-    ("cache_read_tokens", "int", "tokens", "input tokens read from the prompt cache"),
-    ("cache_write_tokens", "int", "tokens", "input tokens written to the prompt cache"),
-    ("reasoning_tokens", "int", "tokens", "output tokens spent reasoning"),
-    ("cost_usd", "usd", "US dollars", "exact price of the call; empty when the model is unpriced"),
-    ("priced", "bool", "", "false: no price known, cost_usd empty (never $0)"),
-    ("price_source", "string", "", "genai-prices or override"),
-    ("quality", "float", "0..1", "latest quality score of the answer, if any"),
-    ("quality_from", "string", "", "where that score came from"),
-    ("router_propensity", "float", "probability", "chance the router picked this model"),
-    ("escalated_from", "string", "", "model of the failed call this one retried"),
-)
-MONTH_COLUMNS = (
-    ("month", "string", "YYYY-MM", "the month, midnight-to-midnight in time zone `tz`"),
-    *((d, "string", "", f"{d} (one row per distinct {', '.join(MONTH_BY)})") for d in MONTH_BY),
-    ("spans", "int", "calls", "LLM calls"),
-    *((t, "int", "tokens", "as in spans") for t in TOKEN_COUNTS),
-    ("cost_usd", "usd", "US dollars", "sum of the priced calls' cost_usd"),
-    ("unpriced_spans", "int", "calls", "calls with no known price (not in cost_usd)"),
-    ("failed_spans", "int", "calls", "calls that ended in an error (billed only for the usage reported)"),
-    ("previous_cost_usd", "usd", "US dollars", "the same group's cost the month before"),
-    ("change_usd", "usd", "US dollars", "cost_usd - previous_cost_usd"),
-    ("quality_mean", "float", "0..1", "mean quality of the graded calls"),
-    ("quality_n", "int", "calls", "graded calls"),
-)
+
+
+def _columns() -> dict[str, tuple[tuple[str, str, str, str], ...]]:
+    """The files' columns from export_columns.toml, (name, type, unit, meaning) in file order."""
+    tables = tomllib.loads(resources.files(__package__).joinpath("export_columns.toml").read_text())
+    each = {"{dimension}": MONTH_BY, "{token}": TOKEN_COUNTS}
+    out = {}
+    for table, rows in tables.items():
+        out[table] = tuple((n, kind, unit, meaning.format(dimension=n, dimensions=", ".join(MONTH_BY))
+                            if name in each else meaning)
+                           for name, kind, unit, meaning in rows for n in each.get(name, (name,)))
+    return out
+
+
+_COLUMNS = _columns()
+SPAN_COLUMNS, MONTH_COLUMNS = _COLUMNS["spans"], _COLUMNS["monthly"]
+
 
 Reader = Callable[[str, dict[str, Any]], dict[str, Any]]
 
