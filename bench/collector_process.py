@@ -9,10 +9,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
+from tierscope.launch import wait_healthy
 
 
 def free_port() -> int:
@@ -86,18 +86,12 @@ class CollectorProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TIERSCOPE_")} | self.extra_env
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"collector exited {self.process.returncode}: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"collector did not become healthy in {timeout}s")
+        try:
+            wait_healthy(self.url, self.process, timeout=timeout, log=f"see {self.log_path}")
+        except (RuntimeError, TimeoutError):
+            self.stop()
+            raise
+        return self
 
     def get(self, path: str, timeout: float = 600, **params: str) -> dict:
         response = httpx.get(f"{self.url}{path}", params=params, timeout=timeout)

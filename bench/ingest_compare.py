@@ -27,6 +27,8 @@ import numpy as np
 import ingest
 from collector_process import CollectorProcess, free_port
 
+from tierscope.launch import wait_healthy
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PACKAGES = {"": "core", "collector": "collector", "instrumentation": "instrumentation", "dashboard": "dashboard",
@@ -70,15 +72,7 @@ def instant_sink() -> Iterator[tuple[str, int, int]]:
     proc = subprocess.Popen([sys.executable, str(HERE / "instant_sink.py"), str(http_port), str(grpc_port)])
     url = f"http://127.0.0.1:{http_port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("instant sink did not start") from None
-                time.sleep(0.1)
+        wait_healthy(url, proc, timeout=60, log="the instant sink exited", interval=0.1)
         yield url, grpc_port, proc.pid
     finally:
         proc.terminate()

@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 
 VENV = Path(__file__).resolve().parent / ".phoenix-venv"
 
@@ -93,6 +92,8 @@ def run(bodies: list[bytes], spans: int, clients: int = 4, settle_timeout: float
     import ingest
     from collector_process import status_kib
 
+    from tierscope.launch import wait_healthy
+
     exe = ensure_installed(Path(tempfile.gettempdir()) / "tierscope-bench-phoenix-install.log")
     if exe is None:
         raise RuntimeError("arize-phoenix could not be installed")
@@ -104,18 +105,7 @@ def run(bodies: list[bytes], spans: int, clients: int = 4, settle_timeout: float
     process = subprocess.Popen([exe, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"phoenix exited {process.returncode}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise RuntimeError("phoenix did not start in 180 s")
+        wait_healthy(url, process, timeout=180, log=f"see {workdir / 'phoenix.log'}", interval=0.5)
         db = workdir / "phoenix.db"
         ingest._BODIES = bodies
         ctx = mp.get_context("fork")

@@ -10,9 +10,28 @@ import threading
 import time
 
 import click
+import httpx
 
 from tierscope.client import ApiClient
 from tierscope.settings import Settings
+
+
+def wait_healthy(url: str, process: subprocess.Popen | None = None, path: str = "/healthz", timeout: float = 90,
+                 log: str = "", interval: float = 0.2) -> None:
+    """Poll `url + path` until it answers 200. RuntimeError at once if `process` exits first (with
+    its stderr, or `log`), TimeoutError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            detail = log or (process.stderr.read().decode() if process.stderr else "")
+            raise RuntimeError(f"the process exited ({process.returncode}); {detail}")
+        try:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(interval)
+    raise TimeoutError(f"{url}{path} did not answer within {timeout:.0f} s")
 
 
 def start_dashboard(settings: Settings, api_url: str) -> subprocess.Popen:
@@ -40,6 +59,15 @@ def run_up(settings: Settings, workload: bool) -> None:
     api_url = collector.url
     dashboard = start_dashboard(settings, api_url)
     click.echo(f"collector  OTLP http {api_url}/v1/traces, grpc {settings.host}:{settings.grpc_port}")
+    try:  # the address is printed once it serves, not while Streamlit is still loading
+        local = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        wait_healthy(f"http://{local}:{settings.dashboard_port}", dashboard, "/_stcore/health", timeout=60,
+                     log="see the dashboard's output above")
+    except RuntimeError as exc:
+        collector.stop()
+        raise click.ClickException(f"the dashboard did not start: {exc}") from None
+    except TimeoutError:
+        click.echo("dashboard  not answering yet after 60 s; still starting", err=True)
     click.echo(f"dashboard  http://{settings.host}:{settings.dashboard_port}")
     click.echo(f"store      {settings.store}")
     stop = threading.Event()

@@ -6,13 +6,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -21,6 +19,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from tierscope.collector.server.background import BackgroundCollector
 from tierscope.collector.store import rollup
 from tierscope.collector.store.clickhouse import Store
+from tierscope.launch import dashboard_command, wait_healthy
 from tierscope.settings import Settings
 
 
@@ -86,28 +85,9 @@ def serve_collector(store: str, port: int, env: dict[str, str] | None = None) ->
                             env={**os.environ, **(env or {})})
 
 
-def wait_healthy(url: str, process: subprocess.Popen, path: str = "/healthz", timeout: float = 90,
-                 log: str = "") -> None:
-    """Poll `url + path` until it answers 200; fail at once if `process` exits (with its stderr or `log`)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            detail = log or (process.stderr.read().decode() if process.stderr else "")
-            raise AssertionError(f"the process exited ({process.returncode}); {detail}")
-        try:
-            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url}{path} did not answer within {timeout:.0f} s")
-
-
 @contextmanager
 def running_dashboard(api_url: str, log_path: Path) -> Iterator[str]:
     """The dashboard served as `tierscope up` serves it, reading `api_url`; yields its URL."""
-    from tierscope.launch import dashboard_command
-
     port = free_port()
     with log_path.open("w") as log:
         process = subprocess.Popen(dashboard_command(port, "127.0.0.1"), env={**os.environ, "TIERSCOPE_API": api_url},

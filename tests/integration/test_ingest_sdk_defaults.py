@@ -23,20 +23,19 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 from genai_prices import Usage, calc_price
 
-from support import free_port, running_collector
+from support import running_collector
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 
+from ingest_compare import instant_sink  # noqa: E402
 from sdk_app import MODELS, ROLES, usage  # noqa: E402
 
 SPANS = 5_000
@@ -57,21 +56,8 @@ def run_apps(targets: dict[str, str]) -> list[dict]:
 
 
 def instant_sink_keeps_up() -> tuple[bool, list[dict]]:
-    http_port, grpc_port = free_port(), free_port()
-    sink = subprocess.Popen([sys.executable, str(BENCH / "instant_sink.py"), str(http_port), str(grpc_port)])
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "instant sink did not start"
-                time.sleep(0.1)
-        results = run_apps({"http": f"http://127.0.0.1:{http_port}/v1/traces", "grpc": f"127.0.0.1:{grpc_port}"})
-    finally:
-        sink.terminate()
-        sink.wait(10)
+    with instant_sink() as (url, grpc_port, _):
+        results = run_apps({"http": f"{url}/v1/traces", "grpc": f"127.0.0.1:{grpc_port}"})
     return all(r["delivered_llm"] == SPANS for r in results), results
 
 
