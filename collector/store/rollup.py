@@ -235,18 +235,14 @@ def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: floa
                     if stopping():
                         return done
                     began = time.monotonic()
-                    store.execute("rollup_fill", {**_UNFILTERED, "tenant": tenant, "since": batch[0],
-                                                  "until": batch[-1] + HOUR, "version": version, "parts": parts,
-                                                  "part": part})
+                    store.execute("rollup_fill", {"tenant": tenant, "since": batch[0], "until": batch[-1] + HOUR,
+                                                  "version": version, "parts": parts, "part": part})
                     pause = min(YIELD_MAX_S, max(YIELD_MIN_S, (time.monotonic() - began) * YIELD_SHARE))
                 store.execute("rollup_stamp", {"tenant": tenant, "hours": batch, "version": version})
                 done += len(batch)
                 if budget_s is not None and time.monotonic() - started > budget_s:
                     return done
     return done
-
-
-_UNFILTERED = {"roles": [], "teams": [], "services": [], "environments": []}
 
 
 def _utc(t: datetime) -> datetime:

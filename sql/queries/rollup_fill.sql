@@ -16,6 +16,8 @@ SELECT
     min(first_span) AS first_span,
     max(last_span) AS last_span,
     {version:UInt64} AS version
-FROM v_spans($slice)
+FROM v_spans(
+    tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')},
+    roles = [], teams = [], services = [], environments = [], parts = {parts:UInt64}, part = {part:UInt64})
 GROUP BY tenant, hour, role, tier, model, provider, team, feature, service, environment, service_tier, processing
 SETTINGS prefer_column_name_to_alias = 1, max_threads = 1

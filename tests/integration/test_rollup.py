@@ -282,7 +282,6 @@ def test_an_hour_filled_in_slices_holds_the_rows_of_one_statement(collector):
         counts = []
         for part in range(parts):
             store.execute("rollup_fill", {"tenant": "slices", "since": since, "until": until, "version": version,
-                                          "roles": [], "teams": [], "services": [], "environments": [],
                                           "parts": parts, "part": part})
             counts.append(store.rows("SELECT count() FROM spend_hourly WHERE tenant = 'slices' AND version = {v:UInt64}",
                                      {"v": version})[0][0] - sum(counts))
