@@ -3,7 +3,7 @@
 Every endpoint takes the shared scope parameters (since, until, role, team, service, environment)
 and answers 400 with a one-line reason for a bad one (`BadParameter`). Money is a decimal string,
 never a float. This module is the table of endpoints; each lives with its own concern
-(spend, months, misrouted).
+(spend, months, misrouted, tasks).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tierscope.collector.read.params import (
 )
 from tierscope.collector.read.rows import jsonable, money
 from tierscope.collector.read.spend import filters, newest_spans, spans, spend, spend_by, spend_timeseries, trace
+from tierscope.collector.read.tasks import tasks_over_time, tasks_top
 from tierscope.collector.store.clickhouse import Store
 
 
@@ -46,6 +47,8 @@ def endpoints(policy_file: str, prices_file: str) -> dict[str, Handler]:
         "spans": spans,
         "filters": filters,
         "month": month,
+        "tasks": tasks_over_time,
+        "tasks/top": tasks_top,
         "misrouted": partial(misrouted, policy_file=policy_file, prices_file=prices_file),
     }
 

@@ -31,7 +31,7 @@ def parse_time(name: str, text: str | None, default: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-FILTER_PARAMS = ("role", "team", "service", "environment")  # repeatable: ?role=a&role=b
+FILTER_PARAMS = ("role", "team", "service", "environment", "feature")  # repeatable: ?role=a&role=b
 
 
 def parse_list(name: str, text: str | list[str] | None, allowed: tuple[str, ...] | None = None) -> list[str]:

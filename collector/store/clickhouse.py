@@ -38,7 +38,7 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _VIEW_STATEMENT = re.compile(r"^CREATE OR REPLACE VIEW (\w+) AS\s", re.IGNORECASE)
 _READS = re.compile(r"\b(?:FROM|JOIN)\s+(\w+)", re.IGNORECASE)
 # The views of sql/views in creation order: each reads tables and only the views before it.
-VIEWS = ("v_spans_unscored", "v_spans", "v_rollup")
+VIEWS = ("v_spans_unscored", "v_spans", "v_rollup", "v_task_rollup")
 # Views earlier versions created and this one does not: migrate drops them.
 RETIRED_VIEWS = ("v_spans_part",)
 MIGRATIONS_TABLE_DDL = ("CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
@@ -90,18 +90,24 @@ MACROS = {
     "$sums": ", ".join([f"sum({c}) AS {c}" for c in GROUP_COUNTS]
                        + ["ifNull(sum(cost_usd), toDecimal128(0, 18)) AS cost_usd", "sum(quality_sum) AS quality_sum"]),
 }
-# An aggregate over v_spans or v_spans_unscored reads the clean hours of the rollup by the same text
-# with v_rollup in their place (v_rollup offers the columns they give aggregates, under the same names).
+# An aggregate over v_spans or v_spans_unscored reads the clean hours of a rollup by the same text
+# with the rollup's view in their place (v_rollup, the hourly spend rollup, or v_task_rollup, the
+# per-task one: each offers the columns its aggregates read, under the same names).
 _SPAN_SOURCE = re.compile(r"\bv_spans(?:_unscored)?\(\$scope\)")
-ROLLUP_SOURCE = "v_rollup($scope, dirty = {dirty:Array(DateTime('UTC'))})"
+ROLLUP_VIEWS = ("v_rollup", "v_task_rollup")
+ROLLUP_SOURCE = "($scope, dirty = {dirty:Array(DateTime('UTC'))})"
 
 
-def read_sql(kind: str, name: str, over_rollup: bool = False) -> str:
+def read_sql(kind: str, name: str, over_rollup: bool | str = False) -> str:
     """Text of `sql/<kind>/<name>.sql` from the installed package, its MACROS expanded; with
-    `over_rollup`, an aggregate's text reading v_rollup instead of v_spans (binds `dirty` too)."""
+    `over_rollup`, an aggregate's text reading v_rollup (True) or the named view of ROLLUP_VIEWS
+    instead of v_spans (binds `dirty` too)."""
     text = resources.files("tierscope.sql").joinpath(kind, f"{name}.sql").read_text()
     if over_rollup:
-        text, found = _SPAN_SOURCE.subn(ROLLUP_SOURCE, text)
+        view = "v_rollup" if over_rollup is True else over_rollup
+        if view not in ROLLUP_VIEWS:
+            raise StoreError(f"no rollup view {view!r}; one of {', '.join(ROLLUP_VIEWS)}")
+        text, found = _SPAN_SOURCE.subn(view + ROLLUP_SOURCE, text)
         if found != 1:
             raise StoreError(f"sql/{kind}/{name}.sql must read v_spans($scope) once to be read over the rollup")
     for word, expansion in MACROS.items():
@@ -277,7 +283,7 @@ class Store:
                                        settings=READ_SETTINGS)
 
     # --- reads ------------------------------------------------------------------------------------
-    def query(self, name: str, parameters: Mapping[str, Any], over_rollup: bool = False) -> list[dict[str, Any]]:
+    def query(self, name: str, parameters: Mapping[str, Any], over_rollup: bool | str = False) -> list[dict[str, Any]]:
         """Run the named query `sql/queries/<name>.sql` with bound parameters (over the rollup: see
         read_sql); rows as dicts."""
         with self._lock:
@@ -286,7 +292,7 @@ class Store:
         columns = result.column_names
         return [dict(zip(columns, row)) for row in result.result_rows]
 
-    def query_arrow(self, name: str, parameters: Mapping[str, Any], over_rollup: bool = False) -> pa.Table:
+    def query_arrow(self, name: str, parameters: Mapping[str, Any], over_rollup: bool | str = False) -> pa.Table:
         with self._lock:
             return self.client.query_arrow(read_sql("queries", name, over_rollup), parameters=dict(parameters),
                                            settings=READ_SETTINGS)

@@ -7,7 +7,9 @@ A read of [since, until) is split into
     refresh (the open hour under live ingest, an hour a late quality event touched): read from
     v_spans, one query per contiguous run, as before.
 The parts are disjoint and cover the range, and every column is additive (money as Decimal), so the
-merged answer equals a single v_spans query over the whole range, to the last decimal.
+merged answer equals a single v_spans query over the whole range, to the last decimal. The per-task
+rollup (`task_hourly`, read through v_task_rollup: cost per trace) is split by the same plan
+(collector/read/tasks.py).
 
 `RollupRefresher` (a thread in the collector) recomputes changed hours every few seconds, once an
 hour has ended and has stopped changing for a while (or has waited long enough); reads are exact
@@ -53,6 +55,13 @@ GROUPS_PER_FILL = 10_000
 # a Python lock is not fair, and back to back the statements of one sliced hour held ingest off for
 # ~35 s in a soak (bench/results/experiments.md, "Sliced fills").
 YIELD_SHARE, YIELD_MIN_S, YIELD_MAX_S = 0.25, 0.05, 1.0
+# Rows of the per-task rollup (task_hourly: one per trace x role x feature x team x service x
+# environment in an hour) one fill statement may group. An hour with more is filled in slices of
+# the trace-id range (`trace_slices`); trace_id follows the hour in llm_spans' key, so unlike the
+# hash slices above a slice reads only its share of the hour's granules, and many slices cost little
+# more than one. Such a group is narrower than a spend_hourly one (one id and five low-cardinality
+# keys), hence the larger limit.
+TASKS_PER_FILL = 50_000
 
 
 def floor_hour(t: datetime) -> datetime:
@@ -174,7 +183,7 @@ def fill_batches(hours: Iterable[datetime], groups: Mapping[datetime, int], chun
     """The fill statements for `hours`: (consecutive hours, slices) pairs, each slice one statement.
     Consecutive hours share a statement while their estimated `groups` add up to at most `limit`
     (and there are at most `chunk_hours`); an hour with more than `limit` is filled alone, in
-    ceil(groups / limit) slices of its dimension combinations."""
+    ceil(groups / limit) slices of its dimension combinations (or, for task_hourly, of its trace ids)."""
     batches: list[tuple[list[datetime], int]] = []
     for run in _runs(list(hours), chunk_hours):
         current: list[datetime] = []
@@ -197,9 +206,16 @@ def fill_batches(hours: Iterable[datetime], groups: Mapping[datetime, int], chun
     return batches
 
 
+def trace_slices(parts: int) -> list[tuple[str, str]]:
+    """[lo, hi) bounds (hi '' = unbounded) that split every string into `parts` ranges, even for
+    random hex trace ids: the boundaries are 8-hex-digit prefixes, equally spaced."""
+    bounds = [""] + [f"{(k << 32) // parts:08x}" for k in range(1, parts)] + [""]
+    return list(zip(bounds, bounds[1:]))
+
+
 def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: float | None = None,
             settle: timedelta = SETTLE, quiet: timedelta = timedelta(0), max_wait: timedelta = MAX_WAIT,
-            groups_per_fill: int = GROUPS_PER_FILL, stopping: Callable[[], bool] = lambda: False,
+            groups_per_fill: int = GROUPS_PER_FILL, tasks_per_fill: int = TASKS_PER_FILL, stopping: Callable[[], bool] = lambda: False,
             now: datetime | None = None) -> int:
     """Recompute every changed hour that ended at least `settle` ago and is `due` (with the default
     `quiet` of 0, every one); returns how many hours were recomputed. Idempotent. The open hour is
@@ -211,7 +227,10 @@ def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: floa
     most `groups_per_fill` dimension combinations (`fill_batches`); the store is left to ingest and
     reads for a while between statements (YIELD_SHARE), and `stopping()` is asked there too. An hour
     is stamped once all its statements are in, so a read never takes a half-filled hour from the
-    rollup (one left half-filled stays dirty, and is recomputed whole next time).
+    rollup (one left half-filled stays dirty, and is recomputed whole next time). The per-task
+    rollup (task_hourly) of a batch's hours is filled in the same way before the stamp, sized by its
+    own estimate (`tasks_per_fill`, in slices of the trace-id range), so both rollups of a clean hour
+    are from the same refresh.
 
     Which hours have ended is decided at `now`, by default the store's own clock (the one its change
     stamps are on, so the open hour is the one live ingest writes whatever TIERSCOPE_NOW says), or
@@ -226,17 +245,22 @@ def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: floa
     done, started, pause = 0, time.monotonic(), 0.0
     for tenant, hours in pending.items():
         for run in _runs(hours, chunk_hours):
-            groups = {_utc(r["hour"]): int(r["groups"]) for r in store.query(
-                "rollup_fill_groups", {"tenant": tenant, "since": run[0], "until": run[-1] + HOUR})}
+            sizes = store.query("rollup_fill_groups", {"tenant": tenant, "since": run[0], "until": run[-1] + HOUR})
+            groups = {_utc(r["hour"]): int(r["groups"]) for r in sizes}
+            tasks = {_utc(r["hour"]): int(r["tasks"]) for r in sizes}
             for batch, parts in fill_batches(run, groups, chunk_hours, groups_per_fill):
-                for part in range(parts):
+                statements = [("rollup_fill", {"since": batch[0], "until": batch[-1] + HOUR, "parts": parts,
+                                               "part": part}) for part in range(parts)]
+                for hours, slices in fill_batches(batch, tasks, chunk_hours, tasks_per_fill):
+                    statements += [("task_fill", {"since": hours[0], "until": hours[-1] + HOUR, "lo": lo, "hi": hi})
+                                   for lo, hi in trace_slices(slices)]
+                for name, bounds in statements:
                     if pause:
                         time.sleep(pause)
                     if stopping():
                         return done
                     began = time.monotonic()
-                    store.execute("rollup_fill", {"tenant": tenant, "since": batch[0], "until": batch[-1] + HOUR,
-                                                  "version": version, "parts": parts, "part": part})
+                    store.execute(name, {"tenant": tenant, "version": version, **bounds})
                     pause = min(YIELD_MAX_S, max(YIELD_MIN_S, (time.monotonic() - began) * YIELD_SHARE))
                 store.execute("rollup_stamp", {"tenant": tenant, "hours": batch, "version": version})
                 done += len(batch)
