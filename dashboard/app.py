@@ -33,7 +33,8 @@ def optional(file: str, title: str, icon: str) -> list[StreamlitPage]:
 sections = {
     "Engineering": [page("page_spend.py", "Spend", ":material/payments:", default=True),
                     page("page_quality.py", "Quality", ":material/grade:")],
-    "Finance": [page("page_month.py", "Month close", ":material/calendar_month:")],
+    "Finance": [page("page_month.py", "Month close", ":material/calendar_month:"),
+                page("page_tasks.py", "Cost per task", ":material/receipt_long:")],
     "Routing": [page("page_misrouted.py", "Misrouted", ":material/alt_route:"),
                 # --- Reserved: the Alerts and Policy pages (dashboard/page_alerts.py, page_policy.py)
                 # --- are built separately; they appear here as soon as their files exist.

@@ -125,7 +125,7 @@ def _union_filters(into: dict[str, Any], row: dict[str, Any]) -> None:
     if not into["spans"]:
         into.update(row)
         return
-    for key in ("roles", "teams", "services", "environments", "tiers", "models"):
+    for key in ("roles", "teams", "services", "environments", "tiers", "models", "features"):
         into[key] = sorted(set(into[key]) | set(row[key]))
     into["spans"] += row["spans"]
     into["first_span"] = min(into["first_span"], row["first_span"])
