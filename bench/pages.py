@@ -27,7 +27,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 PAGES = [("", "Spend"), ("quality", "Quality"), ("month-close", "Month close"), ("misrouted", "Misrouted calls"),
-         ("alerts", "Alerts"), ("policy", "Recommended policy")]
+         ("alerts", "Alerts"), ("policy", "Recommended policy"), ("cost-per-task", "Cost per task")]
 
 
 @dataclass

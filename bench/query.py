@@ -154,6 +154,7 @@ class BuiltStore:
     rollup_s: float = 0.0  # filling the hourly rollup for every stored hour but the fresh one
     rollup_hours: int = 0
     rollup_rows: int = 0
+    task_rows: int = 0  # rows of the per-task rollup (task_hourly)
 
 
 def build_store(path: str, spans: int = 10_000_000, days: int = 90, chunk: int = 1_000_000, seed: int = 5) -> BuiltStore:
@@ -195,9 +196,10 @@ def build_store(path: str, spans: int = 10_000_000, days: int = 90, chunk: int =
             store.insert("quality_events", events)
     parts = store.rows("SELECT count() FROM system.parts WHERE table = 'llm_spans' AND active")[0][0]
     rollup_rows = store.rows("SELECT count() FROM spend_hourly")[0][0]
+    task_rows = store.rows("SELECT count() FROM task_hourly")[0][0]
     store.close()
     return BuiltStore(path, spans, time.monotonic() - t0, optimize_s, int(parts), trace_id, rollup_s, rollup_hours,
-                      int(rollup_rows))
+                      int(rollup_rows), int(task_rows))
 
 
 def dashboard_requests(now: datetime, trace_id: str) -> list[tuple[str, str, dict[str, str]]]:
@@ -215,6 +217,8 @@ def dashboard_requests(now: datetime, trace_id: str) -> list[tuple[str, str, dic
         ("spend/timeseries day by tier", "/api/v1/spend/timeseries", {"since": since, "bucket": "day", "split": "tier"}),
         ("month close (this month vs last)", "/api/v1/month", {"month": now.strftime("%Y-%m")}),
         ("misrouted", "/api/v1/misrouted", {"since": since}),
+        ("cost per task by day", "/api/v1/tasks", {"since": since, "bucket": "day"}),
+        ("dearest tasks", "/api/v1/tasks/top", {"since": since, "limit": "20"}),
     ]
 
 

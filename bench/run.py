@@ -219,7 +219,8 @@ def section_query(report: Report, spans: int, store_path: str | None, budget_s: 
     report.add("4 query", f"store generated: {_fmt(built.spans)} spans (Arrow inserts, merged, + 1 fresh hour)",
                f"{built.seconds:.0f} s (OPTIMIZE FINAL {built.optimize_s:.0f} s), {built.parts} active parts")
     report.add("4 query", "hourly rollup filled from v_spans: hours, rows, time (the fresh hour left dirty)",
-               f"{_fmt(built.rollup_hours)} hours, {_fmt(built.rollup_rows)} rows, {built.rollup_s:.0f} s")
+               f"{_fmt(built.rollup_hours)} hours, {_fmt(built.rollup_rows)} rows (per-task rollup "
+               f"{_fmt(built.task_rows)} rows), {built.rollup_s:.0f} s")
     with CollectorProcess(store=store_path, env={"TIERSCOPE_ALERT_INTERVAL_S": "0",
                                                  "TIERSCOPE_ROLLUP_INTERVAL_S": "0"}) as collector:
         timings = query.time_endpoints(collector, built.trace_id, runs=runs, budget_s=budget_s)
