@@ -73,7 +73,7 @@ def summarize(tasks: pa.Table, keys: pa.Array | pa.ChunkedArray) -> list[dict[st
     counts = t.group_by("key").aggregate([("priced", "count"), ("priced", "sum")]).sort_by("key").to_pylist()
     priced = t.filter(t["priced"]).sort_by([("key", "ascending"), ("cost", "ascending")])
     # Each key's priced tasks are one sorted run: its quantiles are picked by index within the run.
-    runs = priced.group_by("key", use_threads=False).aggregate([("cost", "count"), ("cost", "sum")]).sort_by("key").to_pylist()
+    runs = priced.group_by("key").aggregate([("cost", "count"), ("cost", "sum")]).sort_by("key").to_pylist()
     size = np.array([r["cost_count"] for r in runs], dtype=np.int64)
     first = np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
     picks = {q: priced["cost"].take(pa.array(first + nearest_rank(size, q))).to_pylist() if len(runs) else []

@@ -201,6 +201,26 @@ def test_ragged_ranges_and_dirty_hours_are_read_raw(collector, api):
     assert {t: Decimal(r["priced_cost_usd"]) for t, r in got.items()} == {t: r["cost"] for t, r in raw.items()}
 
 
+def test_buckets_are_the_tasks_first_call_in_the_time_zone(collector, api):
+    from zoneinfo import ZoneInfo
+
+    raw = raw_tasks(collector.collector.store)
+    for tz, bucket in (("Europe/Paris", "day"), ("Asia/Kolkata", "hour"), ("UTC", "week")):
+        zone = ZoneInfo(tz)
+        want: dict[datetime, int] = defaultdict(int)
+        for r in raw.values():
+            local = r["first"].astimezone(zone)
+            start = (local.replace(minute=0, second=0, microsecond=0) if bucket == "hour" else
+                     local.replace(hour=0, minute=0, second=0, microsecond=0))
+            if bucket == "week":
+                start = datetime.fromordinal(start.toordinal() - start.weekday()).replace(tzinfo=zone)
+            want[start] += 1
+        rows = api.get("tasks", since=SINCE, until=UNTIL, bucket=bucket, tz=tz)["rows"]
+        assert {datetime.fromisoformat(r["bucket"]): r["tasks"] for r in rows} == want
+        assert all(datetime.fromisoformat(r["bucket"]).utcoffset() == zone.utcoffset(datetime(2026, 11, 10))
+                   for r in rows)
+
+
 def test_the_api_reads_the_task_rollup_for_clean_hours(collector, api):
     """A row planted in task_hourly under an hour's current version moves that task's cost by exactly
     its amount: the read takes clean hours from the rollup, not from the spans."""
