@@ -26,7 +26,7 @@ features = picker.multiselect("Feature", options.get("features") or [], key="tas
 bucket = bucket_col.selectbox("Bucket", ["auto", "hour", "day", "week", "month"], key="tasks_bucket")
 if bucket == "auto":
     bucket = auto_bucket(scope.since, scope.until, options["first_span"], options["last_span"])
-series = fetch("tasks", "cost per task", bucket=bucket, feature=features, **params)
+series = fetch("tasks", "cost per task", bucket=bucket, feature=features, limit=TOP, **params)  # with the dearest
 total = series["total"]
 if not total["tasks"]:
     nothing_in_scope("tasks", scope.describe())
@@ -48,7 +48,7 @@ st.plotly_chart(quantiles_chart(series["rows"]), key="tasks_chart")
 st.dataframe(buckets_frame(series["rows"]), hide_index=True)
 
 st.subheader(f"The {TOP} dearest tasks")
-top = fetch("tasks/top", "the dearest tasks", limit=TOP, feature=features, **params)["rows"]
+top = series["dearest"]
 st.dataframe(dearest_frame(top), hide_index=True)
 picked = st.selectbox("Open a task", range(len(top)), index=None, key="tasks_drill",
                       format_func=lambda i: f"{top[i]['trace_id']} — {task_cost_text(top[i])}",

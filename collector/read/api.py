@@ -26,7 +26,7 @@ from tierscope.collector.read.params import (
 )
 from tierscope.collector.read.rows import jsonable, money
 from tierscope.collector.read.spend import filters, newest_spans, spans, spend, spend_by, spend_timeseries, trace
-from tierscope.collector.read.tasks import tasks_over_time, tasks_top
+from tierscope.collector.read.tasks import task_summary, tasks_top
 from tierscope.collector.store.clickhouse import Store
 
 
@@ -47,7 +47,7 @@ def endpoints(policy_file: str, prices_file: str) -> dict[str, Handler]:
         "spans": spans,
         "filters": filters,
         "month": month,
-        "tasks": tasks_over_time,
+        "tasks": task_summary,
         "tasks/top": tasks_top,
         "misrouted": partial(misrouted, policy_file=policy_file, prices_file=prices_file),
     }

@@ -38,7 +38,7 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _VIEW_STATEMENT = re.compile(r"^CREATE OR REPLACE VIEW (\w+) AS\s", re.IGNORECASE)
 _READS = re.compile(r"\b(?:FROM|JOIN)\s+(\w+)", re.IGNORECASE)
 # The views of sql/views in creation order: each reads tables and only the views before it.
-VIEWS = ("v_spans_unscored", "v_spans", "v_rollup", "v_task_rollup")
+VIEWS = ("v_spans_unscored", "v_spans", "v_rollup", "v_task_rollup", "v_tasks")
 # Views earlier versions created and this one does not: migrate drops them.
 RETIRED_VIEWS = ("v_spans_part",)
 MIGRATIONS_TABLE_DDL = ("CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
@@ -80,6 +80,7 @@ class StoreURL:
 # Words of the sql/ files, expanded before a statement runs, each written once here:
 #   $scope  the arguments of a read of spans: a tenant's spans in [since, until), the dashboard filters;
 #   $slice  the same, restricted to slice {part} of {parts} (the rollup fill; see v_spans_unscored);
+#   $tasks  (below) the arguments of v_tasks;
 #   $sums   the additive columns of a spend group, summed (the rollup's columns; tierscope.terms).
 _SCOPE = ("tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')}, "
           "roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)}, "
@@ -87,27 +88,31 @@ _SCOPE = ("tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until
 MACROS = {
     "$scope": _SCOPE + ", parts = 1, part = 0",
     "$slice": _SCOPE + ", parts = {parts:UInt64}, part = {part:UInt64}",
+    # $tasks  the arguments of v_tasks: the scope, the feature filter, the clean hours [h0, h1) but
+    #         `dirty` read from the per-task rollup, and RAW_SLOTS ranges read raw (collector/read/tasks.py)
+    "$tasks": ("tenant = {tenant:String}, roles = {roles:Array(String)}, teams = {teams:Array(String)}, "
+               "services = {services:Array(String)}, environments = {environments:Array(String)}, "
+               "features = {features:Array(String)}, h0 = {h0:DateTime64(9, 'UTC')}, h1 = {h1:DateTime64(9, 'UTC')}, "
+               "dirty = {dirty:Array(DateTime('UTC'))}, "
+               "raw0_since = {raw0_since:DateTime64(9, 'UTC')}, raw0_until = {raw0_until:DateTime64(9, 'UTC')}, "
+               "raw1_since = {raw1_since:DateTime64(9, 'UTC')}, raw1_until = {raw1_until:DateTime64(9, 'UTC')}, "
+               "raw2_since = {raw2_since:DateTime64(9, 'UTC')}, raw2_until = {raw2_until:DateTime64(9, 'UTC')}, "
+               "raw3_since = {raw3_since:DateTime64(9, 'UTC')}, raw3_until = {raw3_until:DateTime64(9, 'UTC')}"),
     "$sums": ", ".join([f"sum({c}) AS {c}" for c in GROUP_COUNTS]
                        + ["ifNull(sum(cost_usd), toDecimal128(0, 18)) AS cost_usd", "sum(quality_sum) AS quality_sum"]),
 }
-# An aggregate over v_spans or v_spans_unscored reads the clean hours of a rollup by the same text
-# with the rollup's view in their place (v_rollup, the hourly spend rollup, or v_task_rollup, the
-# per-task one: each offers the columns its aggregates read, under the same names).
+# An aggregate over v_spans or v_spans_unscored reads the clean hours of the rollup by the same text
+# with v_rollup in their place (v_rollup offers the columns they give aggregates, under the same names).
 _SPAN_SOURCE = re.compile(r"\bv_spans(?:_unscored)?\(\$scope\)")
-ROLLUP_VIEWS = ("v_rollup", "v_task_rollup")
-ROLLUP_SOURCE = "($scope, dirty = {dirty:Array(DateTime('UTC'))})"
+ROLLUP_SOURCE = "v_rollup($scope, dirty = {dirty:Array(DateTime('UTC'))})"
 
 
-def read_sql(kind: str, name: str, over_rollup: bool | str = False) -> str:
+def read_sql(kind: str, name: str, over_rollup: bool = False) -> str:
     """Text of `sql/<kind>/<name>.sql` from the installed package, its MACROS expanded; with
-    `over_rollup`, an aggregate's text reading v_rollup (True) or the named view of ROLLUP_VIEWS
-    instead of v_spans (binds `dirty` too)."""
+    `over_rollup`, an aggregate's text reading v_rollup instead of v_spans (binds `dirty` too)."""
     text = resources.files("tierscope.sql").joinpath(kind, f"{name}.sql").read_text()
     if over_rollup:
-        view = "v_rollup" if over_rollup is True else over_rollup
-        if view not in ROLLUP_VIEWS:
-            raise StoreError(f"no rollup view {view!r}; one of {', '.join(ROLLUP_VIEWS)}")
-        text, found = _SPAN_SOURCE.subn(view + ROLLUP_SOURCE, text)
+        text, found = _SPAN_SOURCE.subn(ROLLUP_SOURCE, text)
         if found != 1:
             raise StoreError(f"sql/{kind}/{name}.sql must read v_spans($scope) once to be read over the rollup")
     for word, expansion in MACROS.items():
@@ -283,7 +288,7 @@ class Store:
                                        settings=READ_SETTINGS)
 
     # --- reads ------------------------------------------------------------------------------------
-    def query(self, name: str, parameters: Mapping[str, Any], over_rollup: bool | str = False) -> list[dict[str, Any]]:
+    def query(self, name: str, parameters: Mapping[str, Any], over_rollup: bool = False) -> list[dict[str, Any]]:
         """Run the named query `sql/queries/<name>.sql` with bound parameters (over the rollup: see
         read_sql); rows as dicts."""
         with self._lock:
@@ -292,7 +297,7 @@ class Store:
         columns = result.column_names
         return [dict(zip(columns, row)) for row in result.result_rows]
 
-    def query_arrow(self, name: str, parameters: Mapping[str, Any], over_rollup: bool | str = False) -> pa.Table:
+    def query_arrow(self, name: str, parameters: Mapping[str, Any], over_rollup: bool = False) -> pa.Table:
         with self._lock:
             return self.client.query_arrow(read_sql("queries", name, over_rollup), parameters=dict(parameters),
                                            settings=READ_SETTINGS)

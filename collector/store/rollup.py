@@ -110,6 +110,22 @@ def plan(since: datetime, until: datetime, dirty: Iterable[datetime], use_rollup
     return Plan(h0, h1, dirty, tuple(raw))
 
 
+def at_most(p: Plan, n: int) -> Plan:
+    """`p` with at most `n` raw ranges, for a read with a fixed number of raw parts (v_tasks): the two
+    ranges with the smallest gap between them are joined until `n` are left, and the whole hours of
+    each gap, clean though they are, join `dirty` (so they are read raw, not twice). Exact either way."""
+    raw, dirty = list(p.raw), set(p.dirty)
+    while len(raw) > n:
+        i = min(range(len(raw) - 1), key=lambda k: raw[k + 1][0] - raw[k][1])
+        (a, b), (c, d) = raw[i], raw[i + 1]
+        hour = b  # a gap between raw ranges is whole clean hours
+        while hour < c:
+            dirty.add(hour)
+            hour += HOUR
+        raw[i:i + 2] = [(a, d)]
+    return Plan(p.h0, p.h1, tuple(sorted(dirty)), tuple(raw))
+
+
 def dirty_hours(store: Store, tenant: str, h0: datetime, h1: datetime) -> list[datetime]:
     rows = store.query("rollup_dirty", {"tenant": tenant, "h0": h0, "h1": h1})
     return [_utc(r["hour"]) for r in rows]

@@ -35,8 +35,10 @@ def test_views_are_created_in_their_declared_order_each_after_what_it_reads():
 
 
 @pytest.mark.parametrize("order, message", [
-    (("v_spans", "v_spans_unscored", "v_rollup", "v_task_rollup"), "view v_spans reads v_spans_unscored, which must"),
-    (("v_spans_unscored", "v_rollup", "v_task_rollup"), "sql/views holds v_rollup, v_spans, v_spans_unscored, v_task_rollup"),
+    (("v_spans", "v_spans_unscored", "v_rollup", "v_task_rollup", "v_tasks"), "view v_spans reads v_spans_unscored, which must"),
+    (("v_spans_unscored", "v_rollup", "v_task_rollup", "v_tasks"),
+     "sql/views holds v_rollup, v_spans, v_spans_unscored, v_task_rollup, v_tasks"),
+    (("v_spans_unscored", "v_spans", "v_rollup", "v_tasks", "v_task_rollup"), "view v_tasks reads v_task_rollup, which must"),
     (("v_spans_unscored", "v_spans", "v_rollup", "v_spans"), "the view order names"),
 ])
 def test_an_order_that_disagrees_with_the_files_is_refused(order, message):

@@ -1,11 +1,15 @@
--- The roles and features of the calls of a few tasks {traces} in scope (the dearest tasks' table).
--- llm_spans without FINAL: a duplicate of a call adds no new role or feature, and the trace_id bloom
--- filter finds the granules of these traces.
+-- The calls in scope of a few tasks {traces} (the dearest tasks' table): how many, how many
+-- unpriced, when the first and last started, their roles and features. The same calls v_tasks sums
+-- (deduplicated, the same filters); the trace_id bloom filter finds their granules.
 SELECT
     trace_id,
+    count() AS calls,
+    countIf(NOT priced) AS unpriced_calls,
+    min(start_time) AS first_span,
+    max(start_time) AS last_span,
     arraySort(groupUniqArray(role)) AS roles,
     arraySort(groupUniqArray(feature)) AS features
-FROM llm_spans
+FROM llm_spans FINAL
 WHERE tenant = {tenant:String}
   AND trace_id IN {traces:Array(String)}
   AND start_time >= {since:DateTime64(9, 'UTC')}
