@@ -31,6 +31,10 @@ TEAM = "tierscope.team"
 FEATURE = "tierscope.feature"
 # Anthropic's `usage.service_tier` ("standard", "priority", "batch"), as its shim records it.
 ANTHROPIC_SERVICE_TIER = "anthropic.usage.service_tier"
+# "async" marks latency-tolerant work (role(..., deadline="async")): batch processing would do for it;
+# "interactive" (or nothing) is work a user waits on.
+DEADLINE = "tierscope.deadline"
+DEADLINES = ("async", "interactive")
 PROCESSING = "tierscope.processing"  # "batch" for Batch API work (half price on most models)
 BATCH = "batch"
 QUALITY_SCORE = "tierscope.quality.score"  # float in [0, 1]

@@ -10,6 +10,7 @@ A small, versioned YAML file kept in the repository next to the agents it govern
     roles:
       formatter: {allowed_tiers: [small, mid], quality_floor: 0.85}
       critic: {pinned_model: gpt-4o}   # compliance pin: never flagged, never moved
+      summarizer: {deadline: async}    # latency-tolerant: show what batch processing would save
 
 Parsing is strict: an unknown key, tier or a floor outside [0, 1] is an error that names the
 entry, because a typo silently ignored would make a pinned role look misrouted (or hide a violation).
@@ -25,12 +26,13 @@ from typing import Any
 
 import yaml
 from tierscope.errors import PolicyFileError
+from tierscope.instrumentation.conventions import DEADLINES
 from tierscope.terms import TIERS_CHEAPEST_FIRST
 
 TIER_ORDER = TIERS_CHEAPEST_FIRST
 DEFAULT_QUALITY_FLOOR = 0.8
 _TOP_KEYS = {"version", "quality_floor", "models", "roles"}
-_ROLE_KEYS = {"allowed_tiers", "pinned_model", "quality_floor"}
+_ROLE_KEYS = {"allowed_tiers", "pinned_model", "quality_floor", "deadline"}
 
 
 def tier_rank(tier: str) -> int:
@@ -49,6 +51,7 @@ class RolePolicy:
     allowed_tiers: tuple[str, ...] = ()
     pinned_model: str = ""
     quality_floor: float | None = None
+    deadline: str = ""  # "async": latency-tolerant work (batch processing would do); "interactive" or ""
 
     @property
     def ceiling(self) -> str:
@@ -132,7 +135,11 @@ def _role(entry: Any, where: str) -> RolePolicy:
     if isinstance(tiers, str) or not isinstance(tiers, list):
         raise PolicyFileError(f"{where}.allowed_tiers must be a list such as [small, mid]")
     floor = entry.get("quality_floor")
+    deadline = entry.get("deadline") or ""
+    if deadline and deadline not in DEADLINES:
+        raise PolicyFileError(f"{where}.deadline must be one of {', '.join(DEADLINES)}, got {deadline!r}")
     return RolePolicy(
+        deadline=str(deadline),
         allowed_tiers=tuple(_tier(t, f"{where}.allowed_tiers") for t in tiers),
         pinned_model=str(entry.get("pinned_model") or ""),
         quality_floor=None if floor is None else _floor(floor, f"{where}.quality_floor"),
