@@ -318,4 +318,5 @@ def test_every_view_has_its_columns(new_store):
         # cost may be unknown, a group's is a sum: the aggregates read ifNull(sum(cost_usd), 0))
         offered = dict(scored) | {"cost_usd": "Decimal(38, 18)"}
         assert {name: offered.get(name) for name, _ in rolled if name != "version"} == {n: k for n, k in rolled if n != "version"}
-    assert len(spans) == 41  # 0011 added service_tier and processing
+    assert len(spans) == 43  # 0011 added service_tier and processing, 0014 failover_from and failover_reason
+    assert spans[-2:] == [("failover_from", "LowCardinality(String)"), ("failover_reason", "LowCardinality(String)")]
