@@ -322,4 +322,5 @@ def test_every_view_has_its_columns(new_store):
         # cost may be unknown, a group's is a sum: the aggregates read ifNull(sum(cost_usd), 0))
         offered = dict(scored) | {name: "Decimal(38, 18)" for name in ("cost_usd", *LEVER_MONEY)}
         assert {name: offered.get(name) for name, _ in rolled if name != "version"} == {n: k for n, k in rolled if n != "version"}
-    assert len(spans) == 46  # 0011 added service_tier and processing, 0014 the levers' five
+    assert len(spans) == 46  # 0011 added service_tier and processing, 0014 failover_from and failover_reason, 0015 3
+    assert spans[-5:-3] == [("failover_from", "LowCardinality(String)"), ("failover_reason", "LowCardinality(String)")]

@@ -1,4 +1,4 @@
--- The routing levers beyond the tier (issue-free summary in docs/levers.md):
+-- The routing levers beyond the tier (collector/read/levers.py):
 -- * each span's cache and batch savings, priced at ingest with the span's cost (collector/pricing/prices.py):
 --   cache_saving_usd = cache-read tokens x (input price - cache-read price), what the prompt cache saved;
 --   batch_saving_usd = cost - the cost at genai-prices' batch price, what batch processing would save
@@ -6,8 +6,6 @@
 --   this migration until `tierscope reprice` fills them in.
 -- * `deadline`: "async" for latency-tolerant work (`role(..., deadline="async")`).
 ALTER TABLE llm_spans
-    ADD COLUMN IF NOT EXISTS failover_from LowCardinality(String),
-    ADD COLUMN IF NOT EXISTS failover_reason LowCardinality(String),
     ADD COLUMN IF NOT EXISTS cache_saving_usd Nullable(Decimal(38, 18)),
     ADD COLUMN IF NOT EXISTS batch_saving_usd Nullable(Decimal(38, 18)),
     ADD COLUMN IF NOT EXISTS deadline LowCardinality(String);
