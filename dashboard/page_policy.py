@@ -1,6 +1,6 @@
 """Policy: the recommended routing policy (role -> model and tier) learned from this telemetry,
-diffed against today's routing, with the alerts that shaped it, its off-policy estimate from
-router-logged calls, and the YAML to commit."""
+diffed against today's routing, with the alerts that shaped it, each model's latency against its
+role's SLO, its off-policy estimate from router-logged calls, and the YAML to commit."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from tierscope.dashboard.data import fetch
+from tierscope.dashboard.policy_latency import latency_section
 from tierscope.dashboard.transforms import md_code, money_text
 from tierscope.terms import DEFAULT_QUALITY_TARGET
 
@@ -41,6 +42,7 @@ st.dataframe(rows, hide_index=True, width="stretch", key="policy_routes")
 if body["demoted"]:
     st.warning("Demoted by a firing quality alert: "
                + ", ".join(f"{md_code(role)} → {md_code(model)}" for role, model in body["demoted"]))
+latency_section(body)
 
 st.subheader("Off-policy estimate")
 estimate = body.get("offpolicy") or {}
