@@ -1,6 +1,6 @@
 """Policy: the recommended routing policy (role -> model and tier) learned from this telemetry,
-diffed against today's routing, with the alerts that shaped it, each model's latency against its
-role's SLO, its off-policy estimate from router-logged calls, and the YAML to commit."""
+diffed against today's routing, with the alerts that shaped it, its off-policy estimate from
+router-logged calls, its canaries, each model's latency against its role's SLO, and the YAML to commit."""
 
 from __future__ import annotations
 
@@ -42,7 +42,6 @@ st.dataframe(rows, hide_index=True, width="stretch", key="policy_routes")
 if body["demoted"]:
     st.warning("Demoted by a firing quality alert: "
                + ", ".join(f"{md_code(role)} → {md_code(model)}" for role, model in body["demoted"]))
-latency_section(body)
 
 st.subheader("Off-policy estimate")
 estimate = body.get("offpolicy") or {}
@@ -88,6 +87,7 @@ if canaries:
         "worst-case extra cost": money_text(r["canary"]["worst_case_extra_cost_usd"]),
         "floor": r["canary"]["floor"],
     } for r in canaries]), hide_index=True, width="stretch", key="policy_canaries")
+latency_section(body)
 st.download_button("Download policy (YAML)", body["yaml"], file_name="routing-policy.recommended.yaml", key="policy_yaml")
 with st.expander("YAML"):
     st.code(body["yaml"], language="yaml")
