@@ -9,6 +9,7 @@ import streamlit as st
 
 from tierscope.dashboard.data import fetch
 from tierscope.dashboard.policy_latency import latency_section
+from tierscope.dashboard.policy_levers import render_levers
 from tierscope.dashboard.transforms import md_code, money_text
 from tierscope.terms import DEFAULT_QUALITY_TARGET
 
@@ -20,6 +21,7 @@ window = c2.selectbox("Evidence window (days)", [7, 14, 30, 90], index=2)
 body = fetch("recommend", "the recommendation", quality_target=target, window_days=window)
 if body.get("policy", True) is None or not body.get("routes"):
     st.info(body.get("message", "Nothing to recommend yet: it needs priced LLM spans with a role and quality scores."))
+    render_levers(window)
     st.stop()
 
 a, b, c = st.columns(3)
@@ -42,6 +44,8 @@ st.dataframe(rows, hide_index=True, width="stretch", key="policy_routes")
 if body["demoted"]:
     st.warning("Demoted by a firing quality alert: "
                + ", ".join(f"{md_code(role)} → {md_code(model)}" for role, model in body["demoted"]))
+
+render_levers(window)
 
 st.subheader("Off-policy estimate")
 estimate = body.get("offpolicy") or {}

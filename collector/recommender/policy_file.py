@@ -13,6 +13,7 @@ A small, versioned YAML file kept in the repository next to the agents it govern
       formatter: {allowed_tiers: [small, mid], quality_floor: 0.85}
       worker: {latency_p95_ms: 2500}   # this role's own SLO, over the default
       critic: {pinned_model: gpt-4o}   # compliance pin: never flagged, never moved
+      summarizer: {deadline: async}    # latency-tolerant: show what batch processing would save
 
 A latency SLO is a bound in milliseconds on the 95th percentile of a role's span durations: the
 recommender does not move a role onto a model whose observed p95 breaks it, and flags a route that
@@ -34,12 +35,13 @@ from typing import Any
 
 import yaml
 from tierscope.errors import PolicyFileError
+from tierscope.instrumentation.conventions import DEADLINES
 from tierscope.terms import TIERS_CHEAPEST_FIRST
 
 TIER_ORDER = TIERS_CHEAPEST_FIRST
 DEFAULT_QUALITY_FLOOR = 0.8
 _TOP_KEYS = {"version", "quality_floor", "latency_p95_ms", "models", "roles"}
-_ROLE_KEYS = {"allowed_tiers", "pinned_model", "quality_floor", "latency_p95_ms"}
+_ROLE_KEYS = {"allowed_tiers", "pinned_model", "quality_floor", "deadline", "latency_p95_ms"}
 
 
 def tier_rank(tier: str) -> int:
@@ -58,6 +60,7 @@ class RolePolicy:
     allowed_tiers: tuple[str, ...] = ()
     pinned_model: str = ""
     quality_floor: float | None = None
+    deadline: str = ""  # "async": latency-tolerant work (batch processing would do); "interactive" or ""
     latency_p95_ms: float | None = None
 
     @property
@@ -149,7 +152,11 @@ def _role(entry: Any, where: str) -> RolePolicy:
     if isinstance(tiers, str) or not isinstance(tiers, list):
         raise PolicyFileError(f"{where}.allowed_tiers must be a list such as [small, mid]")
     floor = entry.get("quality_floor")
+    deadline = entry.get("deadline") or ""
+    if deadline and deadline not in DEADLINES:
+        raise PolicyFileError(f"{where}.deadline must be one of {', '.join(DEADLINES)}, got {deadline!r}")
     return RolePolicy(
+        deadline=str(deadline),
         allowed_tiers=tuple(_tier(t, f"{where}.allowed_tiers") for t in tiers),
         pinned_model=str(entry.get("pinned_model") or ""),
         quality_floor=None if floor is None else _floor(floor, f"{where}.quality_floor"),

@@ -136,7 +136,7 @@ def test_policy_file_reads_a_default_slo_and_a_role_own() -> None:
     ("roles: {worker: {latency_p95_ms: true}}", "got True"),
     ("roles: {worker: {latency_p95_ms: .inf}}", "got inf"),
     ("latency_p95_ms: .nan", r"<policy>: latency_p95_ms must be a positive number"),
-    ("roles: {worker: {latency_p99_ms: 2500}}", "unknown key 'latency_p99_ms'; expected allowed_tiers, latency_p95_ms"),
+    ("roles: {worker: {latency_p99_ms: 2500}}", "unknown key 'latency_p99_ms'; expected allowed_tiers, deadline, latency_p95_ms"),
     ("latency_ms: 2500", "unknown key 'latency_ms'"),
 ])
 def test_policy_file_refuses_a_bad_slo_naming_the_entry(text: str, message: str) -> None:
