@@ -14,6 +14,7 @@ import pytest
 
 from support import http_exporter, running_collector, sdk_provider
 from tierscope import clock
+from tierscope.collector.read.params import scope
 from tierscope.demo.fake_provider import fake_headers
 from tierscope.errors import Refused
 from tierscope.instrumentation import CheckFailed, Router, instrument, set_tier_map, uninstrument
@@ -253,7 +254,9 @@ def test_calls_fail_over_on_500_429_timeout_and_refusal_through_a_real_collector
             provider.shutdown()
             use_tracer_provider(None)
         spend = httpx.get(f"{collector.url}/api/v1/spend", params={"by": "role,model"}).json()
+        levers = {r["role"]: r for r in httpx.get(f"{collector.url}/api/v1/levers").json()["roles"]}
         store = collector.collector.store
+        decisions = store.query("offpolicy_decisions", scope({}, "default"))
         attempts = store.rows(
             "SELECT role, model, status_code, error_type, failover_from, failover_reason, "
             "attributes['tierscope.router.failover_of'] != '' AND attributes['tierscope.router.failover_of'] "
@@ -287,3 +290,11 @@ def test_calls_fail_over_on_500_429_timeout_and_refusal_through_a_real_collector
                   ("planner", "acme-small-b"): ("0.0035", 1)}
     assert d(spend["total"]["cost_usd"]) == sum(a[-1] for a in attempts) == d("0.01794")
     assert spend["total"]["spans"] == 9
+    # The read API's failover rate and cost per role (GET /api/v1/levers): retries per routed call.
+    assert {role: (r["failovers"]["spans"], r["failovers"]["rate"], r["failovers"]["cost_usd"])
+            for role, r in levers.items()} == {"worker": (3, 1.0, "0.0105"), "critic": (1, 1.0, "0.0035"),
+                                               "planner": (0, 0.0, "0")}
+    # A routed decision's off-policy cost includes the failover retry it caused.
+    assert {(r["role"], r["model"]): (r["decisions"], r["escalated"], round(r["cost_sum"], 9))
+            for r in decisions} == {("worker", "acme-small"): (3, 3, 0.0105), ("critic", "acme-small"): (1, 1, 0.00394),
+                                    ("planner", "acme-small-b"): (1, 0, 0.0035)}
