@@ -1,6 +1,6 @@
 """Policy: the recommended routing policy (role -> model and tier) learned from this telemetry,
 diffed against today's routing, with the alerts that shaped it, its off-policy estimate from
-router-logged calls, and the YAML to commit."""
+router-logged calls, its canaries, each model's latency against its role's SLO, and the YAML to commit."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from tierscope.dashboard.data import fetch
+from tierscope.dashboard.policy_latency import latency_section
 from tierscope.dashboard.policy_levers import render_levers
 from tierscope.dashboard.transforms import md_code, money_text
 from tierscope.terms import DEFAULT_QUALITY_TARGET
@@ -90,6 +91,7 @@ if canaries:
         "worst-case extra cost": money_text(r["canary"]["worst_case_extra_cost_usd"]),
         "floor": r["canary"]["floor"],
     } for r in canaries]), hide_index=True, width="stretch", key="policy_canaries")
+latency_section(body)
 st.download_button("Download policy (YAML)", body["yaml"], file_name="routing-policy.recommended.yaml", key="policy_yaml")
 with st.expander("YAML"):
     st.code(body["yaml"], language="yaml")
