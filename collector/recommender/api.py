@@ -26,7 +26,7 @@ from tierscope.collector.read.misrouted import misrouted_report
 from tierscope.collector.recommender.canary import with_canaries
 from tierscope.collector.recommender.latency import arm_latency
 from tierscope.collector.recommender.policy_file import PolicyFileError, load_policy
-from tierscope.collector.recommender.stats import recommend_policy
+from tierscope.collector.recommender.stats import QualityFloor, recommend_policy
 from tierscope.collector.recommender.types import ArmStats, BanditConfig
 from tierscope.collector.store.clickhouse import Store
 from tierscope.errors import BadParameter
@@ -95,6 +95,10 @@ def recommend(store: Store, q: Mapping[str, Any], tenant: str, *, policy_file: s
     roles = {s.role for s in stats}
     pins = {role: p.pinned_model for role, p in routing.roles.items() if p.pinned_model and role in roles}
     demoted, weights, firing = _firing(store, tenant)
+    # A floor written on a role in the policy file binds the recommendation too, not only misrouted
+    # and the canaries: no arm below it is recommended for that role.
+    floors = {role: QualityFloor(absolute=p.quality_floor) for role, p in routing.roles.items()
+              if p.quality_floor is not None and role in roles}
     weights = {r: w for r, w in weights.items() if r in roles}
     slos = {role: slo for role in roles if (slo := routing.latency_slo(role)) is not None}
     if not stats:
@@ -102,7 +106,7 @@ def recommend(store: Store, q: Mapping[str, Any], tenant: str, *, policy_file: s
                 "message": "no priced LLM spans with a role in the window yet"}
     policy = recommend_policy(stats, np.random.default_rng(parse_int("seed", q.get("seed"), 0, 0, 2**31)),
                               quality_target=target, pins=pins, demoted=demoted, cost_weights=weights,
-                              latency_slos=slos, window_days=float(days), generated_at=now)
+                              floors=floors, latency_slos=slos, window_days=float(days), generated_at=now)
     try:
         pricer = Pricer(load_overrides(prices_file))
     except PricesFileError as exc:

@@ -117,3 +117,22 @@ def test_the_cheapest_model_over_a_latency_slo_gives_way_to_the_next(tmp_path, m
         ("worker", "gpt-4o-mini", 60, 1370, 2180, "met")]
     assert cli.exit_code == 0, cli.output
     assert {r["role"]: r["latency"]["p95_ms"] for r in json.loads(cli.output)["routes"]} == {"worker": 2180, "critic": 4000}
+
+
+def test_a_roles_floor_in_the_policy_file_binds_the_recommendation(tmp_path, monkeypatch):
+    """gpt-4o-mini keeps 0.9 of gpt-4o's quality: enough for a 0.85 target, recommended; a policy
+    file floor of 0.95 on the worker role keeps it off."""
+    monkeypatch.setenv(clock.ENV, NOW.isoformat())
+    policy_file = tmp_path / "routing-policy.yaml"
+    policy_file.write_text("version: 1\n")
+    with running_collector(tmp_path / "s", policy_file=str(policy_file), alert_interval_s=0) as collector:
+        post = lambda body: httpx.post(f"{collector.url}/v1/traces", content=body,  # noqa: E731
+                                       headers={"content-type": "application/x-protobuf"}).status_code
+        assert post(_batch("gpt-4o", 1.0, 300, NOW - timedelta(days=3), 1)) == 200
+        assert post(_batch("gpt-4o-mini", 0.9, 300, NOW - timedelta(days=3, hours=2), 10_000)) == 200
+        target = {"quality_target": "0.85"}
+        free = httpx.get(f"{collector.url}/api/v1/recommend", params=target).json()
+        policy_file.write_text("version: 2\nroles:\n  worker: {quality_floor: 0.95}\n")
+        floored = httpx.get(f"{collector.url}/api/v1/recommend", params=target).json()
+    assert {r["role"]: r["model"] for r in free["routes"]} == {"worker": "gpt-4o-mini"}
+    assert {r["role"]: r["model"] for r in floored["routes"]} == {"worker": "gpt-4o"}
