@@ -85,3 +85,15 @@ def test_the_final_error_notes_every_attempt():
     note_attempts(error, "worker", [("a", "server_error"), ("b", "check failed"), ("c", "timeout")])
     assert error.__notes__ == ["tierscope router: role 'worker': 3 attempt(s) failed: "
                                "a (server_error), b (check failed), c (timeout)"]
+
+
+def test_classifying_imports_no_sdk():
+    import subprocess
+    import sys
+
+    code = ("import sys; from tierscope.instrumentation import Router;"
+            "from tierscope.instrumentation._failover import failover_reason;"
+            "assert failover_reason(TimeoutError()) == 'timeout';"
+            "print(sorted(m for m in ('openai', 'anthropic', 'httpx') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
