@@ -98,5 +98,10 @@ class CheckFailed(TierscopeError):
         self.role, self.model, self.result, self.attempts = role, model, result, attempts
 
 
+class Refused(TierscopeError):
+    """Raise in a routed call's `fn` when the model refused to answer: the `Router` fails over to
+    another model (reason `refusal`), as it does on a provider error."""
+
+
 class PolicyFetchError(TierscopeError):
     """The collector's policy URL gave no usable policy this time (the router keeps its last good one)."""

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     alert_interval_s: float = Field(30.0, description="how often paired alert rules are evaluated; 0 turns the evaluator off")
     rollup_interval_s: float = Field(5.0, description="how often changed hours are recomputed into the hourly rollup; 0 turns it off (reads stay exact, only slower)")
     dashboard_port: int = Field(8501, description="Streamlit dashboard port")
-    policy_file: str = Field("routing-policy.yaml", description="routing policy (role -> allowed tiers / pinned model)")
+    policy_file: str = Field("routing-policy.yaml", description="routing policy (role -> allowed tiers / pinned model / floor / latency SLO)")
 
     def spool_path(self) -> str:
         if self.spool_dir:

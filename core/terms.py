@@ -27,6 +27,11 @@ PRICED_TOKENS = TOKEN_COUNTS[:4]
 GROUP_COUNTS = ("spans", *TOKEN_COUNTS, "unpriced_spans", "unpriced_tokens", "failed_spans", "quality_n")
 """The integer columns of a spend group, additive across groups."""
 
+LEVER_COUNTS = ("escalated_spans", "failover_spans", "async_spans", "saving_unknown_spans")
+LEVER_MONEY = ("escalated_cost_usd", "failover_cost_usd", "cache_saving_usd", "batch_saving_usd")
+"""The routing levers' additive columns (docs/levers.md): calls retried by escalation and failover
+and what they cost, latency-tolerant calls, and the prompt-cache and batch savings (USD)."""
+
 DEFAULT_TENANT = "default"
 """The tenant of every span and read when auth is off (no tokens configured)."""
 
@@ -42,5 +47,5 @@ def decimal_text(value: Decimal | None) -> str | None:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-__all__ = ["DEFAULT_QUALITY_TARGET", "DEFAULT_TENANT", "DIMENSIONS", "GROUP_COUNTS", "PRICED_TOKENS", "TIERS", "TIERS_CHEAPEST_FIRST",
+__all__ = ["DEFAULT_QUALITY_TARGET", "DEFAULT_TENANT", "DIMENSIONS", "GROUP_COUNTS", "LEVER_COUNTS", "LEVER_MONEY", "PRICED_TOKENS", "TIERS", "TIERS_CHEAPEST_FIRST",
            "TOKEN_COUNTS", "decimal_text"]

@@ -1,6 +1,6 @@
 """Policy: the recommended routing policy (role -> model and tier) learned from this telemetry,
 diffed against today's routing, with the alerts that shaped it, its off-policy estimate from
-router-logged calls, and the YAML to commit."""
+router-logged calls, its canaries, each model's latency against its role's SLO, and the YAML to commit."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from tierscope.dashboard.data import fetch
+from tierscope.dashboard.policy_latency import latency_section
+from tierscope.dashboard.policy_levers import render_levers
 from tierscope.dashboard.transforms import md_code, money_text
 from tierscope.terms import DEFAULT_QUALITY_TARGET
 
@@ -19,6 +21,7 @@ window = c2.selectbox("Evidence window (days)", [7, 14, 30, 90], index=2)
 body = fetch("recommend", "the recommendation", quality_target=target, window_days=window)
 if body.get("policy", True) is None or not body.get("routes"):
     st.info(body.get("message", "Nothing to recommend yet: it needs priced LLM spans with a role and quality scores."))
+    render_levers(window)
     st.stop()
 
 a, b, c = st.columns(3)
@@ -41,6 +44,8 @@ st.dataframe(rows, hide_index=True, width="stretch", key="policy_routes")
 if body["demoted"]:
     st.warning("Demoted by a firing quality alert: "
                + ", ".join(f"{md_code(role)} → {md_code(model)}" for role, model in body["demoted"]))
+
+render_levers(window)
 
 st.subheader("Off-policy estimate")
 estimate = body.get("offpolicy") or {}
@@ -86,6 +91,7 @@ if canaries:
         "worst-case extra cost": money_text(r["canary"]["worst_case_extra_cost_usd"]),
         "floor": r["canary"]["floor"],
     } for r in canaries]), hide_index=True, width="stretch", key="policy_canaries")
+latency_section(body)
 st.download_button("Download policy (YAML)", body["yaml"], file_name="routing-policy.recommended.yaml", key="policy_yaml")
 with st.expander("YAML"):
     st.code(body["yaml"], language="yaml")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ._instrument import SDKS, instrument, uninstrument
 from ._llm_call import LLMCall, TokenUsage, current_llm_call, llm_call
 from ._quality import record_quality
-from ._router import CheckFailed, Decision, Router
+from ._router import CheckFailed, Decision, Refused, Router
 from ._roles import RoleScope, current_role, role
 from ._tier_map import TIERS_ENV, resolve_tier, set_tier_map, tier_map
 from .tiers import parse_tier_map, tier_for_model
@@ -41,6 +41,7 @@ __all__ = [
     "CheckFailed",
     "Decision",
     "LLMCall",
+    "Refused",
     "RoleScope",
     "RoleSpanProcessor",
     "Router",

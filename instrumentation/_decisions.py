@@ -20,6 +20,9 @@ from .conventions import (
     ROUTER_ESCALATED_FROM,
     ROUTER_ESCALATION_OF,
     ROUTER_EXPLORED,
+    ROUTER_FAILOVER_FROM,
+    ROUTER_FAILOVER_OF,
+    ROUTER_FAILOVER_REASON,
     ROUTER_POLICY_VERSION,
     ROUTER_PROPENSITY,
 )
@@ -35,7 +38,10 @@ class Decision:
     its current policy and exploration budget; ``explored`` is true when ``model`` is not the
     policy's choice. An escalation retry has ``escalated_from`` (the model whose answer failed the
     check) and ``escalation_of`` (span id of the logged decision it retries) and no propensity: it
-    is not a routing choice, but its cost belongs to the decision it retries.
+    is not a routing choice, but its cost belongs to the decision it retries. A failover retry (the
+    provider failed, not the answer) has, the same way, ``failover_from``, ``failover_reason`` (a
+    short code: ``rate_limited``, ``server_error``, ``timeout``, ``connection``, ``refusal``, or
+    the caller's) and ``failover_of``.
     """
 
     role: str
@@ -45,6 +51,9 @@ class Decision:
     explored: bool = False
     escalated_from: str = ""
     escalation_of: str = ""
+    failover_from: str = ""
+    failover_reason: str = ""
+    failover_of: str = ""
 
     def attributes(self) -> dict[str, AttributeValue]:
         out: dict[str, AttributeValue] = {ROUTER_POLICY_VERSION: self.policy_version}
@@ -55,6 +64,10 @@ class Decision:
             out[ROUTER_ESCALATED_FROM] = self.escalated_from
         if self.escalation_of:
             out[ROUTER_ESCALATION_OF] = self.escalation_of
+        for key, value in ((ROUTER_FAILOVER_FROM, self.failover_from), (ROUTER_FAILOVER_REASON, self.failover_reason),
+                           (ROUTER_FAILOVER_OF, self.failover_of)):
+            if value:
+                out[key] = value
         return out
 
 

@@ -25,6 +25,7 @@ from ._tier_map import check_tier, resolve_tier
 from ._tracing import get_tracer
 from .conventions import (
     ERROR_TYPE,
+    DEADLINE,
     FEATURE,
     BATCH,
     OPERATION_NAME,
@@ -238,6 +239,8 @@ def start_llm_call(
                 start[TEAM] = scope.team
             if scope.feature is not None:
                 start[FEATURE] = scope.feature
+            if scope.deadline is not None:
+                start[DEADLINE] = scope.deadline
         if processing is not None:
             start[PROCESSING] = processing
         if (resolved := resolve_tier([model], provider, explicit)) is not None:

@@ -25,6 +25,7 @@ from ._tier_map import resolve_tier
 from .conventions import (
     DUPLICATE_OF,
     NATIVE_SDK_SCOPES,
+    DEADLINE,
     FEATURE,
     INSTRUMENTATION_SCOPE,
     MODEL_KEYS,
@@ -99,6 +100,8 @@ class RoleSpanProcessor(SpanProcessor):
                     span.set_attribute(TEAM, scope.team)
                 if scope.feature is not None:
                     span.set_attribute(FEATURE, scope.feature)
+                if scope.deadline is not None:
+                    span.set_attribute(DEADLINE, scope.deadline)
             if TIER not in attributes and scope is not None and scope.tier is not None:
                 # A pinned tier goes on every span in the role: vendors that set the model after
                 # start would otherwise miss it (the collector ignores it on non-LLM spans).

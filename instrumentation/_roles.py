@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from opentelemetry import context
 
 from ._tier_map import check_tier
+from .conventions import DEADLINES
 
 __all__ = ["RoleScope", "current_role", "role"]
 
@@ -37,6 +38,7 @@ class RoleScope:
     team: str | None = None
     feature: str | None = None
     tier: str | None = None
+    deadline: str | None = None
 
 
 def current_role(ctx: context.Context | None = None) -> RoleScope | None:
@@ -52,11 +54,13 @@ class role:
     ...     ...  # every span started here has tierscope.role="planner"
 
     ``tier`` pins the tier of the LLM calls made in the role (it beats the model→tier map and
-    the price band). Works on sync and async functions; generators are refused because a role
+    the price band). ``deadline="async"`` marks the role's work latency-tolerant (nobody waits on
+    it), so tierscope shows what batch processing would save on it; ``"interactive"`` undoes that
+    for a nested role. Works on sync and async functions; generators are refused because a role
     attached across ``yield`` would leak into the caller.
     """
 
-    __slots__ = ("_name", "_team", "_feature", "_tier")
+    __slots__ = ("_name", "_team", "_feature", "_tier", "_deadline")
 
     def __init__(
         self,
@@ -65,9 +69,13 @@ class role:
         team: str | None = None,
         feature: str | None = None,
         tier: str | None = None,
+        deadline: str | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"a role needs a non-empty name, got {name!r}")
+        if deadline is not None and deadline not in DEADLINES:
+            raise ValueError(f"deadline must be one of {', '.join(DEADLINES)}, got {deadline!r}")
+        self._deadline = deadline
         self._name = name
         self._team = team
         self._feature = feature
@@ -80,6 +88,7 @@ class role:
             team=self._team if self._team is not None else (outer.team if outer else None),
             feature=self._feature if self._feature is not None else (outer.feature if outer else None),
             tier=self._tier,
+            deadline=self._deadline if self._deadline is not None else (outer.deadline if outer else None),
         )
 
     def __enter__(self) -> RoleScope:
@@ -120,4 +129,5 @@ class role:
         return in_role  # type: ignore[return-value]
 
     def __repr__(self) -> str:
-        return f"role({self._name!r}, team={self._team!r}, feature={self._feature!r}, tier={self._tier!r})"
+        return (f"role({self._name!r}, team={self._team!r}, feature={self._feature!r}, tier={self._tier!r}, "
+                f"deadline={self._deadline!r})")

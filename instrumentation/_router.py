@@ -18,7 +18,11 @@ propensity is the exact mixture, ``(1 - epsilon) x split + epsilon / k``.
 ``call()`` runs one routed call under a deterministic check (a schema, required fields): when the
 answer fails it, the call is retried one tier up. Each attempt is its own LLM span, so the retry is
 billed in spend like any call; the retry carries ``escalated_from`` and points at the decision it
-retries, whose off-policy cost then includes it.
+retries, whose off-policy cost then includes it. When ``fn`` fails with a provider error (429,
+5xx, a timeout, a lost connection, or ``tierscope.errors.Refused``), the call fails over to another
+model of the same tier, else of the nearest tier above, never one it already tried, at most
+``max_failovers`` times: the retry carries ``failover_from``, ``failover_reason`` and
+``failover_of``; the failed attempt's span keeps its error.
 """
 
 from __future__ import annotations
@@ -28,20 +32,22 @@ import os
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from ._decisions import Decision, drop, hold, stamp
+from ._decisions import Decision, hold, stamp
+from ._failover import FailoverHook
 from ._guard import logger, swallow
-from ._llm_call import LLMCall, current_llm_call, llm_call
+from ._llm_call import current_llm_call
 from ._policy_url import PolicyFetchError, fetch_policy
+from ._router_attempt import Attempt, await_check, run_check
 from ._router_policy import RouterPolicy, RoutePlan, load_router_policy, parse_router_policy
 from ._tier_map import resolve_tier
-from .conventions import ROUTER_CHECK, TIERS
-from tierscope.errors import CheckFailed
+from .conventions import TIERS
+from tierscope.errors import CheckFailed, Refused
 
-__all__ = ["CheckFailed", "Decision", "Router"]
+__all__ = ["CheckFailed", "Decision", "Refused", "Router"]
 
 T = TypeVar("T")
 
@@ -65,6 +71,10 @@ class Router:
     or an int seed. ``default`` is routed for roles the policy does not name (else ``KeyError``).
     ``candidates`` adds arms to explore per role; ``providers`` names each model's provider for the
     spans of ``call()`` (else the policy's ``models`` section, else ``provider``).
+    ``max_failovers`` bounds the provider-error retries of one ``call()`` (``max_escalations`` the
+    failed-check ones), and no failover starts ``failover_deadline_s`` after the call began.
+    ``failover_on(error)`` may name more errors to fail over on: a short reason, or ``None`` for
+    the built-in rules (``instrumentation._failover``).
     """
 
     def __init__(
@@ -80,12 +90,22 @@ class Router:
         providers: Mapping[str, str] | None = None,
         provider: str = "",
         max_escalations: int = 1,
+        max_failovers: int = 2,
+        failover_deadline_s: float | None = None,
+        failover_on: FailoverHook | None = None,
         reload_interval_s: float = 1.0,
     ) -> None:
         if not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}")
         if max_escalations < 0:
             raise ValueError("max_escalations must be >= 0")
+        if max_failovers < 0:
+            raise ValueError("max_failovers must be >= 0")
+        if failover_deadline_s is not None and not failover_deadline_s >= 0:
+            raise ValueError(f"failover_deadline_s must be >= 0 seconds or None, got {failover_deadline_s!r}")
+        self.max_failovers = max_failovers
+        self.failover_deadline_s = failover_deadline_s
+        self.failover_on = failover_on
         self.epsilon = float(epsilon)
         self._rng: _Uniform = random.Random(rng) if rng is None or isinstance(rng, int) else rng
         self._candidates = {role: tuple(models) for role, models in (candidates or {}).items()}
@@ -173,28 +193,47 @@ class Router:
 
     def escalation_for(self, role: str, model: str) -> str | None:
         """The model one tier above ``model`` among those this router knows for ``role``, if any."""
+        return self._nearest(role, model, same_tier=False, skip=(model,))
+
+    def failover_for(self, role: str, model: str, tried: Collection[str] = ()) -> str | None:
+        """The model to retry a call of ``role`` on when ``model`` failed: another of its tier among
+        those this router knows for the role (its arms, then the policy's ``models``, then
+        ``providers``), else one of the nearest tier above; never ``model`` or one in ``tried``.
+        When ``model``'s tier is unknown, the role's next arm."""
+        return self._nearest(role, model, same_tier=True, skip=(model, *tried))
+
+    def _nearest(self, role: str, model: str, *, same_tier: bool, skip: Collection[str]) -> str | None:
         policy = self.policy
         tier = self._tier(policy, role, model)
         if tier is None:
-            return None
+            return next((m for m in self._arms(policy, role) if m not in skip), None) if same_tier else None
         known = [*self._arms(policy, role), *policy.models, *self._providers]
-        above = [(rank, i, m) for i, m in enumerate(dict.fromkeys(known))
-                 if (rank := _RANK.get(self._tier(policy, role, m) or "", -1)) > _RANK[tier]]
-        return min(above)[2] if above else None
+        floor = _RANK[tier] if same_tier else _RANK[tier] + 1
+        ranked = [(rank, i, m) for i, m in enumerate(dict.fromkeys(known)) if m not in skip
+                  and (rank := _RANK.get(self._tier(policy, role, m) or "", -1)) >= floor]
+        return min(ranked)[2] if ranked else None
 
     def call(self, role: str, fn: Callable[[str], T], *, check: Callable[[T], object] | None = None) -> T:
-        """Run ``fn(model)`` for one call of ``role``; if ``check(answer)`` fails, retry one tier up.
+        """Run ``fn(model)`` for one call of ``role``; if ``check(answer)`` fails, retry one tier up;
+        if ``fn`` fails with a provider error, fail over to another model (see ``failover_for``).
 
         Each attempt is an LLM span (an instrumented SDK call inside ``fn`` adds its usage to it).
         A check fails when it returns a falsy value or raises. After ``max_escalations`` retries,
-        or with no tier left above, ``CheckFailed`` is raised with the last answer. An error from
-        ``fn`` itself is recorded on the span and re-raised unchanged.
+        or with no tier left above, ``CheckFailed`` is raised with the last answer. When no
+        failover is left, the last provider error is raised, with a note naming every attempt. Any
+        other error from ``fn`` is recorded on the span and re-raised unchanged, never retried.
+        Give the SDK client ``max_retries=0`` (or few): its own retries stay on the same model.
         """
-        attempt = _Attempt(self, role, self.decide(role))
+        attempt = Attempt(self, role, self.decide(role))
         while True:
-            with attempt.span() as call:
-                result = fn(attempt.model)
-                passed = attempt.checked(call, check, result)
+            try:
+                with attempt.span() as call:
+                    result = fn(attempt.model)
+                    passed = attempt.checked(call, check, result)
+            except Exception as error:
+                if attempt.fail_over(error):
+                    continue
+                raise
             if passed or not attempt.escalate():
                 return attempt.finish(passed, result)
 
@@ -202,14 +241,19 @@ class Router:
         self, role: str, fn: Callable[[str], Awaitable[T]], *, check: Callable[[T], object] | None = None
     ) -> T:
         """``call()`` for an async ``fn``; ``check`` may be sync or async."""
-        attempt = _Attempt(self, role, self.decide(role))
+        attempt = Attempt(self, role, self.decide(role))
         while True:
-            with attempt.span() as call:
-                result = await fn(attempt.model)
-                verdict = _run_check(check, result)
-                if inspect.isawaitable(verdict):
-                    verdict = await _await_check(verdict)
-                passed = attempt.record(call, bool(verdict))
+            try:
+                with attempt.span() as call:
+                    result = await fn(attempt.model)
+                    verdict = run_check(check, result)
+                    if inspect.isawaitable(verdict):
+                        verdict = await await_check(verdict)
+                    passed = attempt.record(call, bool(verdict))
+            except Exception as error:
+                if attempt.fail_over(error):
+                    continue
+                raise
             if passed or not attempt.escalate():
                 return attempt.finish(passed, result)
 
@@ -298,85 +342,3 @@ class Router:
         if policy is not None:
             self._policy = policy
             logger.info("tierscope: routing policy %s loaded from %s", policy.version, self._url)
-
-
-class _Attempt:
-    """The attempts of one routed call: the logged decision, then escalation retries."""
-
-    def __init__(self, router: Router, role: str, decision: Decision) -> None:
-        self.router, self.role, self.decision = router, role, decision
-        self.model = decision.model
-        self.current = decision
-        self.first_span_id = ""
-        self.count = 0
-
-    def span(self) -> Any:
-        self.count += 1
-        return _stamped(self)
-
-    def checked(self, call: LLMCall, check: Callable[[Any], object] | None, result: Any) -> bool:
-        return self.record(call, bool(_run_check(check, result)))
-
-    def record(self, call: LLMCall, passed: bool) -> bool:
-        with swallow("recording a check result"):
-            call.span.set_attribute(ROUTER_CHECK, "passed" if passed else "failed")
-        return passed
-
-    def escalate(self) -> bool:
-        """Move to the model one tier up; false when no retry is allowed or possible."""
-        if self.count > self.router.max_escalations:
-            return False
-        upper = self.router.escalation_for(self.role, self.model)
-        if upper is None:
-            logger.info("tierscope: role %r: no tier above %r to escalate to", self.role, self.model)
-            return False
-        self.current = Decision(self.role, upper, self.decision.policy_version,
-                                escalated_from=self.model, escalation_of=self.first_span_id)
-        self.model = upper
-        return True
-
-    def finish(self, passed: bool, result: Any) -> Any:
-        if passed:
-            return result
-        raise CheckFailed(self.role, self.model, result, self.count)
-
-
-class _stamped:
-    """Context manager: an ``llm_call()`` span for the attempt's model, carrying its decision."""
-
-    def __init__(self, attempt: _Attempt) -> None:
-        self._attempt = attempt
-        self._inner: Any = None
-
-    def __enter__(self) -> LLMCall:
-        attempt = self._attempt
-        drop()  # this span carries the attempt's own decision, never one held by an earlier pick()
-        self._inner = llm_call(model=attempt.model, provider=attempt.router.provider_for(attempt.model),
-                               role=attempt.role)
-        call = self._inner.__enter__()
-        stamp(call.span, attempt.current)
-        if attempt.count == 1:
-            attempt.first_span_id = call.span_id if call.span.get_span_context().is_valid else ""
-        return call
-
-    def __exit__(self, *exc: Any) -> bool | None:
-        return self._inner.__exit__(*exc)
-
-
-def _run_check(check: Callable[[Any], object] | None, result: Any) -> object:
-    """The check's verdict on ``result``; a check that raises has failed (pydantic and jsonschema raise)."""
-    if check is None:
-        return True
-    try:
-        return check(result)
-    except Exception as error:  # the answer is invalid; not the host's bug
-        logger.debug("tierscope: routed answer failed its check: %r", error)
-        return False
-
-
-async def _await_check(verdict: Awaitable[object]) -> object:
-    try:
-        return await verdict
-    except Exception as error:
-        logger.debug("tierscope: routed answer failed its check: %r", error)
-        return False

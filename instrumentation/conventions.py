@@ -31,6 +31,10 @@ TEAM = "tierscope.team"
 FEATURE = "tierscope.feature"
 # Anthropic's `usage.service_tier` ("standard", "priority", "batch"), as its shim records it.
 ANTHROPIC_SERVICE_TIER = "anthropic.usage.service_tier"
+# "async" marks latency-tolerant work (role(..., deadline="async")): batch processing would do for it;
+# "interactive" (or nothing) is work a user waits on.
+DEADLINE = "tierscope.deadline"
+DEADLINES = ("async", "interactive")
 PROCESSING = "tierscope.processing"  # "batch" for Batch API work (half price on most models)
 BATCH = "batch"
 QUALITY_SCORE = "tierscope.quality.score"  # float in [0, 1]
@@ -45,6 +49,12 @@ ROUTER_PROPENSITY = "tierscope.router.propensity"  # probability the router pick
 ROUTER_EXPLORED = "tierscope.router.explored"  # bool: an exploration pick, not the policy's
 ROUTER_ESCALATED_FROM = "tierscope.router.escalated_from"  # model of the failed call retried one tier up
 ROUTER_ESCALATION_OF = "tierscope.router.escalation_of"  # span id (hex) of the logged decision a retry retries
+# A failover retry (the provider failed: 429, 5xx, a timeout, a refusal): the model that failed, why
+# (a short code: rate_limited, server_error, timeout, connection, refusal, or the caller's own), and
+# the span id (hex) of the routed call's first attempt.
+ROUTER_FAILOVER_FROM = "tierscope.router.failover_from"
+ROUTER_FAILOVER_REASON = "tierscope.router.failover_reason"
+ROUTER_FAILOVER_OF = "tierscope.router.failover_of"
 ROUTER_CHECK = "tierscope.router.check"  # "passed" or "failed": the router's deterministic check of the answer
 # Instrumentation scope of every span tierscope's own shims and llm_call() emit.
 INSTRUMENTATION_SCOPE = "tierscope"

@@ -44,6 +44,7 @@ _EXTRACTED = frozenset({
     *c.CACHE_WRITE_KEYS, *c.REASONING_KEYS, *c.OPERATION_KEYS, c.ROLE, c.TIER, c.TEAM, c.FEATURE,
     c.QUALITY_SCORE, c.QUALITY_SOURCE, c.AGENT_NAME, c.CONVERSATION_ID, c.ERROR_TYPE,
     c.ROUTER_POLICY_VERSION, c.ROUTER_PROPENSITY, c.ROUTER_EXPLORED, c.ROUTER_ESCALATED_FROM,
+    c.ROUTER_FAILOVER_FROM, c.ROUTER_FAILOVER_REASON, c.DEADLINE,
 })
 
 SPAN_COLUMNS = (
@@ -52,7 +53,8 @@ SPAN_COLUMNS = (
     "conversation_id", "operation", "provider", "request_model", "response_model", "model",
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
     "quality_score", "quality_source", "router_policy_version", "router_propensity",
-    "router_explored", "escalated_from", "attributes", "service_tier", "processing",
+    "router_explored", "escalated_from", "failover_from", "failover_reason", "attributes", "service_tier",
+    "processing", "deadline",
 )
 QUALITY_COLUMNS = ("trace_id", "span_id", "event_id", "event_time", "score", "source")
 
@@ -331,8 +333,21 @@ def _row(span: Any, attrs: dict[str, Any], plan: _Plan, context: _Context, out: 
         score, _text(attrs.get(c.QUALITY_SOURCE), out, "quality source") if score is not None else "",
         _text(attrs.get(c.ROUTER_POLICY_VERSION), out, "policy version"), _propensity(attrs.get(c.ROUTER_PROPENSITY)),
         attrs.get(c.ROUTER_EXPLORED) is True, _text(attrs.get(c.ROUTER_ESCALATED_FROM), out, "escalated_from"),
+        _text(attrs.get(c.ROUTER_FAILOVER_FROM), out, "failover_from"),
+        _text(attrs.get(c.ROUTER_FAILOVER_REASON), out, "failover_reason"),
         {stored: _attribute_text(attrs[key]) for stored, key in plan.extras}, *served_tier(attrs),
+        _deadline(attrs.get(c.DEADLINE), out),
     )
+
+
+def _deadline(value: Any, out: Normalized) -> str:
+    """"async" or "interactive" as the span says; another value is dropped with a warning."""
+    if value is None or value == "":
+        return ""
+    if value in c.DEADLINES:
+        return value
+    out.warn(f"{c.DEADLINE} must be one of {', '.join(c.DEADLINES)}; ignored")
+    return ""
 
 
 def _propensity(value: Any) -> float | None:

@@ -48,7 +48,7 @@ def spans_table(rows: Normalized, tenant: str, pricer: Pricer, ingested_us: int)
     }
     for key in ("status_code", "error_type", "service", "environment", "role", "tier", "team", "feature",
                 "agent_name", "conversation_id", "operation", "provider", "request_model", "response_model",
-                "model", "service_tier", "processing"):
+                "model", "service_tier", "processing", "deadline"):
         columns[key] = pa.array(s[key], pa.string())
     for key, values in tokens.items():
         columns[key] = pa.array(values.astype(np.uint64), pa.uint64())
@@ -56,12 +56,16 @@ def spans_table(rows: Normalized, tenant: str, pricer: Pricer, ingested_us: int)
     columns["priced"] = pa.array(priced.priced, pa.bool_())
     columns["price_source"] = pa.array(priced.price_source, pa.string())
     columns["price_version"] = pa.array(priced.price_version, pa.string())
+    columns["cache_saving_usd"] = priced.cache_saving_usd
+    columns["batch_saving_usd"] = priced.batch_saving_usd
     columns["quality_score"] = pa.array(s["quality_score"], pa.float64())
     columns["quality_source"] = pa.array(s["quality_source"], pa.string())
     columns["router_policy_version"] = pa.array(s["router_policy_version"], pa.string())
     columns["router_propensity"] = pa.array(s["router_propensity"], pa.float64())
     columns["router_explored"] = pa.array(s["router_explored"], pa.bool_())
     columns["escalated_from"] = pa.array(s["escalated_from"], pa.string())
+    columns["failover_from"] = pa.array(s["failover_from"], pa.string())
+    columns["failover_reason"] = pa.array(s["failover_reason"], pa.string())
     columns["attributes"] = _attributes(s["attributes"])
     columns["ingested_at"] = pa.array(np.full(n, ingested_us, dtype=np.int64), _INGESTED)
     return pa.table(columns)

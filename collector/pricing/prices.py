@@ -32,14 +32,12 @@ import pyarrow.compute as pc
 from genai_prices import Usage
 from genai_prices.data_snapshot import get_snapshot
 from genai_prices.types import ModelPrice, PriceContext, TieredPrices
+from tierscope.collector.pricing.costs import COST_TYPE, PRICE_TYPE, cache_savings, row_costs
 from tierscope.errors import PricesFileError
-from tierscope.instrumentation.conventions import SERVICE_TIER_VALUES
+from tierscope.instrumentation.conventions import BATCH, SERVICE_TIER_VALUES
 
 log = logging.getLogger(__name__)
 
-COST_TYPE = pa.decimal128(38, 18)
-_WIDE = pa.decimal256(19, 0)
-_PRICE = pa.decimal256(38, 18)
 _MTOK = Decimal(1_000_000)
 _NS_PER_MINUTE = 60_000_000_000
 GENAI_PRICES_VERSION = f"genai-prices {genai_prices.__version__}"
@@ -80,6 +78,11 @@ class PricedColumns:
     priced: np.ndarray  # bool
     price_source: list[str]
     price_version: list[str]
+    # The levers (null where unpriced): what reading from the prompt cache saved against paying the
+    # input price for those tokens, and what the call would have saved at genai-prices' batch price
+    # (0 for batch work and for models without a batch price).
+    cache_saving_usd: pa.Array
+    batch_saving_usd: pa.Array
 
 
 def load_overrides(path: str | Path | None) -> list[PriceOverride]:
@@ -341,48 +344,48 @@ class Pricer:
         n = len(model)
         minute = (np.asarray(start_ns, dtype=np.int64) // _NS_PER_MINUTE).tolist()
         none = [""] * n
-        keys = list(zip(model, provider, service_tier or none, processing or none, minute))
+        modes = processing or none
+        keys = list(zip(model, provider, service_tier or none, modes, minute))
         groups = {key: g for g, key in enumerate(dict.fromkeys(keys))}  # first-seen order
         group_of = np.fromiter(map(groups.__getitem__, keys), np.int64, n)
-        resolved = [self._resolve_minute(*key) for key in groups]
-
-        # Flatten to one LinearPrice per (group, bracket); each row points at one of them.
-        linear: list[LinearPrice | None] = []
-        offset = np.zeros(len(resolved), np.int64)
-        for g, price in enumerate(resolved):
-            offset[g] = len(linear)
-            linear.extend(price.brackets if isinstance(price, TieredPrice) else [price])
-        row_price = offset[group_of] if n else np.zeros(0, np.int64)
         inputs = np.asarray(input_tokens, np.int64)
-        for g in {g for g, p in enumerate(resolved) if isinstance(p, TieredPrice)}:
-            rows = group_of == g
-            row_price[rows] += np.searchsorted(resolved[g].thresholds, inputs[rows], side="left")
-
+        linear, row_price = _flatten([self._resolve_minute(*key) for key in groups], group_of, inputs)
         priced = np.array([p is not None for p in linear], dtype=bool)[row_price] if n else np.zeros(0, bool)
         source = np.array([p.source if p else "" for p in linear], dtype=object)
         version = np.array([p.version if p else "" for p in linear], dtype=object)
+        cost = row_costs(linear, row_price, priced, inputs, output_tokens, cache_read, cache_write)
+
+        # The batch price of the same call: processing "batch", the service tier dropped (a batch is its own tier).
+        batch_linear, batch_row = _flatten([self._resolve_minute(m, p, "", BATCH, t) for m, p, _, _, t in groups],
+                                           group_of, inputs)
+        batch_priced = np.array([p is not None for p in batch_linear], dtype=bool)[batch_row] if n else priced
+        as_batch = row_costs(batch_linear, batch_row, priced & batch_priced, inputs, output_tokens, cache_read, cache_write)
+        already = pa.array(np.fromiter((m == BATCH for m in modes), bool, n))
+        zero = pa.scalar(Decimal(0), COST_TYPE)
+        batch_saving = pc.if_else(already, pc.if_else(pa.array(priced), zero, pa.scalar(None, COST_TYPE)),
+                                  pc.cast(pc.subtract(pc.cast(cost, PRICE_TYPE), pc.cast(as_batch, PRICE_TYPE)), COST_TYPE))
+        cache_saving = cache_savings(linear, row_price, priced, cache_read)
         return PricedColumns(
-            cost_usd=_costs(linear, row_price, priced, inputs, output_tokens, cache_read, cache_write),
+            cost_usd=cost,
             priced=priced,
             price_source=source[row_price].tolist() if n else [],
             price_version=version[row_price].tolist() if n else [],
+            cache_saving_usd=cache_saving,
+            batch_saving_usd=batch_saving,
         )
 
 
-def _costs(prices, row_price, priced, input_tokens, output_tokens, cache_read, cache_write) -> pa.Array:
-    """request + uncached*input + cache_read*cr + cache_write*cw + output*out, in Decimal, all rows."""
-    zero = Decimal(0)
-    index = pa.array(row_price)
-
-    def per_row(field: str) -> pa.Array:
-        return pa.array([getattr(p, field) if p else zero for p in prices], _PRICE).take(index)
-
-    def wide(values: np.ndarray) -> pa.Array:
-        return pc.cast(pa.array(np.asarray(values, dtype=np.int64)), _WIDE)
-
-    uncached = input_tokens - np.asarray(cache_read, np.int64) - np.asarray(cache_write, np.int64)
-    total = per_row("request")
-    for tokens, field in ((uncached, "input"), (cache_read, "cache_read"), (cache_write, "cache_write"),
-                          (output_tokens, "output")):
-        total = pc.add(total, pc.multiply(wide(tokens), per_row(field)))
-    return pc.if_else(pa.array(priced), pc.cast(total, COST_TYPE), pa.nulls(len(row_price), COST_TYPE))
+def _flatten(resolved: list[LinearPrice | TieredPrice | None], group_of: np.ndarray,
+             inputs: np.ndarray) -> tuple[list[LinearPrice | None], np.ndarray]:
+    """One LinearPrice per (group, bracket), and the index of each row's among them (a row of a
+    tiered price points at the bracket of its input size)."""
+    linear: list[LinearPrice | None] = []
+    offset = np.zeros(len(resolved), np.int64)
+    for g, price in enumerate(resolved):
+        offset[g] = len(linear)
+        linear.extend(price.brackets if isinstance(price, TieredPrice) else [price])
+    row_price = offset[group_of] if len(group_of) else np.zeros(0, np.int64)
+    for g in {g for g, p in enumerate(resolved) if isinstance(p, TieredPrice)}:
+        rows = group_of == g
+        row_price[rows] += np.searchsorted(resolved[g].thresholds, inputs[rows], side="left")
+    return linear, row_price

@@ -58,18 +58,24 @@ def reprice_table(rows: pa.Table, pricer: Pricer, ingested_us: int) -> tuple[pa.
     old = rows["cost_usd"].combine_chunks().cast(priced.cost_usd.type)
     same = pc.fill_null(pc.equal(old, priced.cost_usd), False)
     both_null = pc.and_(pc.is_null(old), pc.is_null(priced.cost_usd))
+    for name in ("cache_saving_usd", "batch_saving_usd"):  # a row stored before the levers has none yet
+        fresh = getattr(priced, name)
+        stored = rows[name].combine_chunks().cast(fresh.type)
+        same = pc.and_(same, pc.or_(pc.fill_null(pc.equal(stored, fresh), False),
+                                    pc.and_(pc.is_null(stored), pc.is_null(fresh))))
     same = pc.and_(pc.or_(same, both_null), pc.and_(pc.equal(rows["service_tier"].cast(pa.string()), pa.array(tiers)),
                                                      pc.equal(rows["processing"].cast(pa.string()), pa.array(processing))))
     changed = len(old) - pc.sum(same).as_py() if len(old) else 0
     out = rows
     for name, column in (("cost_usd", priced.cost_usd), ("priced", pa.array(priced.priced)),
+                         ("cache_saving_usd", priced.cache_saving_usd), ("batch_saving_usd", priced.batch_saving_usd),
                          ("service_tier", pa.array(tiers, pa.string())), ("processing", pa.array(processing, pa.string())),
                          ("price_source", pa.array(priced.price_source)),
                          ("price_version", pa.array(priced.price_version)),
                          ("ingested_at", pa.array(np.full(len(old), ingested_us, np.int64),
                                                   pa.timestamp("us", tz="UTC")))):
         index = out.schema.get_field_index(name)
-        out = out.set_column(index, name, column.cast(out.schema.field(name).type) if name != "cost_usd" else column)
+        out = out.set_column(index, name, column.cast(out.schema.field(name).type) if not name.endswith("_usd") else column)
     return out, changed
 
 

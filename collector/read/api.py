@@ -3,7 +3,7 @@
 Every endpoint takes the shared scope parameters (since, until, role, team, service, environment)
 and answers 400 with a one-line reason for a bad one (`BadParameter`). Money is a decimal string,
 never a float. This module is the table of endpoints; each lives with its own concern
-(spend, months, misrouted, tasks).
+(spend, months, misrouted, levers, tasks).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
+from tierscope.collector.read.levers import levers
 from tierscope.collector.read.misrouted import misrouted
 from tierscope.collector.read.months import month_close
 from tierscope.collector.read.params import (
@@ -50,6 +51,7 @@ def endpoints(policy_file: str, prices_file: str) -> dict[str, Handler]:
         "tasks": task_summary,
         "tasks/top": tasks_top,
         "misrouted": partial(misrouted, policy_file=policy_file, prices_file=prices_file),
+        "levers": partial(levers, policy_file=policy_file),
     }
 
 __all__ = ["Handler", "endpoints", "EPOCH", "FILTER_PARAMS", "BadParameter", "filters", "jsonable", "money", "newest_spans", "parse_time", "scope",

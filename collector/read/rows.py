@@ -37,6 +37,8 @@ def jsonable(row: dict[str, Any]) -> dict[str, Any]:
             out[key] = money(value)
         elif isinstance(value, datetime):
             out[key] = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+        elif isinstance(value, dict):
+            out[key] = jsonable(value)
         else:
             out[key] = value
     return out

@@ -11,7 +11,9 @@ calls goes to the reference model, the yardstick of the quality target, so that 
 Forgetting: every call of a role discounts that role's evidence by ``1 - 1/window``, so after a
 drift the posterior follows the new behaviour within about one window. Alerts act directly:
 ``demote``/``restore`` take an arm out of (and back into) consideration; ``raise_cost_weight``
-makes a role's spend count more, moving the quality budget away from it.
+makes a role's spend count more, moving the quality budget away from it. A latency SLO acts the
+same way, one step softer: ``exclude_for_latency`` takes an arm out unless that would leave its
+role nothing to route to (then the role keeps its arms, and the caller flags the breach).
 
 The state is mutable (a router updates it per call) but all randomness comes from the caller's
 ``numpy.random.Generator``: the same calls with the same seed give the same routing.
@@ -23,7 +25,7 @@ from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 
-from tierscope.collector.recommender.decide import Beliefs, apply_floors, posterior, recommend
+from tierscope.collector.recommender.decide import Beliefs, apply_floors, posterior, recommend, within_slo
 from tierscope.collector.recommender.price import quality_price
 from tierscope.collector.recommender.safety import Guard, lower_bound, z_score
 from tierscope.collector.recommender.types import BanditConfig, Recommendation, RoleSpec
@@ -50,6 +52,7 @@ class RoutingBandit:
             self._exists[r, : len(spec.arms)] = True
             self._cost[r, : len(spec.arms)] = [arm.prior_cost or 0.0 for arm in spec.arms]
         self._demoted = np.zeros(shape, dtype=bool)
+        self._over_slo = np.zeros(shape, dtype=bool)
         self._quality_sum = np.zeros(shape)
         self._quality_n = np.zeros(shape)
         self._cost_sum = np.zeros(shape)
@@ -119,6 +122,17 @@ class RoutingBandit:
         r, k = self._locate(role, model)
         return bool(self._demoted[r, k])
 
+    # --- latency SLOs -------------------------------------------------------------------------
+    def exclude_for_latency(self, role: str, model: str) -> None:
+        """(role, model) breaks the role's latency SLO: route nothing there while the role has an
+        arm that meets it (after pins and demotions), until ``admit_for_latency``."""
+        r, k = self._locate(role, model)
+        self._over_slo[r, k] = True
+
+    def admit_for_latency(self, role: str, model: str) -> None:
+        r, k = self._locate(role, model)
+        self._over_slo[r, k] = False
+
     def raise_cost_weight(self, role: str, factor: float) -> None:
         """Cost breach in ``role``: its spend counts ``factor`` times more from now on."""
         if factor <= 0:
@@ -186,6 +200,7 @@ class RoutingBandit:
             roles=self.roles,
             exists=self._exists.copy(),
             demoted=self._demoted.copy(),
+            over_slo=self._over_slo.copy(),
             quality_sum=self._quality_sum.copy(),
             quality_n=self._quality_n.copy(),
             cost=self._cost.copy(),
@@ -235,7 +250,8 @@ class RoutingBandit:
         return kept if np.isfinite(kept.max()) else value
 
     def _allowed(self, r: int, available: Collection[str] | None) -> np.ndarray:
-        """Arms each role may take now: pins and demotions applied, role ``r`` limited to ``available``."""
+        """Arms each role may take now: pins, demotions and latency SLOs applied (see ``decide._gated``),
+        role ``r`` limited to ``available``."""
         allowed = self._exists & ~self._demoted
         for pinned in np.flatnonzero(self._pinned >= 0):
             allowed[pinned] = False
@@ -253,7 +269,7 @@ class RoutingBandit:
                 raise ValueError(f"no arm available for role {self.roles[r].role!r}")
         empty = ~allowed.any(axis=1)
         allowed[empty] = self._exists[empty]  # every arm demoted: demotion cannot unroute a role
-        return allowed
+        return within_slo(allowed, self._over_slo)
 
     def _locate(self, role: str, model: str) -> tuple[int, int]:
         try:

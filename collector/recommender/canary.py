@@ -18,7 +18,7 @@ clears the role's floor (it moves) or its upper bound falls below it (it stays).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -26,7 +26,7 @@ from typing import Any
 from tierscope.collector.recommender.policy import Policy, RoleRoute
 from tierscope.collector.recommender.policy_file import tier_rank
 from tierscope.collector.recommender.safety import lower_bound, z_score
-from tierscope.collector.recommender.stats import ArmStats
+from tierscope.collector.recommender.types import ArmStats
 
 MIN_GRADED = 30
 POWER_Z = 0.8416  # a candidate as good as the incumbent clears the floor with probability 0.8
@@ -134,13 +134,14 @@ def with_canaries(
     misrouted_rows: Sequence[Mapping[str, Any]],
     floor_of: Callable[[str], float],
     safety: float = 0.05,
+    too_slow: Collection[tuple[str, str]] = (),
 ) -> Policy:
     """``policy`` with a canary on every unpinned role that stays put while a cheaper model might do.
 
     Candidates, first found wins: the routing-policy file's cheapest model on the role's highest
     allowed tier (a ``policy`` row of misrouted, priced on the role's own calls), else the best
-    graded cheaper-tier model already seen for the role. A role whose canary has not decided yet
-    has unknown confidence. The floor is the larger of the role's policy floor and the quality
+    graded cheaper-tier model already seen for the role; never a (role, model) in ``too_slow`` (it
+    breaks the role's latency SLO). A role whose canary has not decided yet has unknown confidence. The floor is the larger of the role's policy floor and the quality
     target times the incumbent's quality.
     """
     by_role: dict[str, dict[str, ArmStats]] = {}
@@ -150,7 +151,8 @@ def with_canaries(
     for route in policy.routes:
         arms = by_role.get(route.role, {})
         current = arms.get(route.current_model)
-        candidate = None if route.pinned or route.moved or current is None else _candidate(route, arms, misrouted_rows)
+        candidate = (None if route.pinned or route.moved or current is None
+                     else _candidate(route, arms, misrouted_rows, {m for r, m in too_slow if r == route.role}))
         if candidate is None:
             routes.append(route)
             continue
@@ -168,11 +170,12 @@ def with_canaries(
     return replace(policy, routes=tuple(routes))
 
 
-def _candidate(route: RoleRoute, arms: Mapping[str, ArmStats], rows: Sequence[Mapping[str, Any]]) -> Candidate | None:
+def _candidate(route: RoleRoute, arms: Mapping[str, ArmStats], rows: Sequence[Mapping[str, Any]],
+               too_slow: Collection[str]) -> Candidate | None:
     for row in rows:
         if (row.get("kind"), row.get("role"), row.get("model")) != ("policy", route.role, route.current_model):
             continue
-        if not row.get("target_model"):
+        if not row.get("target_model") or row["target_model"] in too_slow:
             continue
         repriced = int(row.get("repriced_calls") or 0)
         cost = Decimal(str(row["target_cost_usd"])) / repriced if repriced and row.get("target_cost_usd") is not None else None
@@ -180,7 +183,8 @@ def _candidate(route: RoleRoute, arms: Mapping[str, ArmStats], rows: Sequence[Ma
         return Candidate(route.role, row["target_model"], row["target_tier"], row.get("target_provider") or "",
                          "policy file", cost, seen.n_quality if seen else 0, seen.quality_sum if seen else 0.0)
     current = arms[route.current_model]
-    cheaper = [a for a in arms.values() if 0 <= tier_rank(a.tier) < tier_rank(current.tier) and a.n_calls]
+    cheaper = [a for a in arms.values()
+               if 0 <= tier_rank(a.tier) < tier_rank(current.tier) and a.n_calls and a.model not in too_slow]
     if not cheaper:
         return None
     best = max(cheaper, key=lambda a: (a.quality_sum / a.n_quality if a.n_quality else -1.0, -tier_rank(a.tier), a.model))

@@ -1,9 +1,10 @@
 """Turn posterior beliefs about (role, model) quality and cost into a routing recommendation.
 
 Pure: a frozen snapshot of beliefs in, a ``Recommendation`` out, randomness from the caller's
-``numpy.random.Generator``. Candidates are the Pareto-optimal assignments (exact, on posterior
-means) of arms that meet the per-role floors; a role only moves to arms with ``min_evidence``
-observations (otherwise it stays on its current model). Among them we take the cheapest that
+``numpy.random.Generator``. The arms a role may use are decided in a cascade: its pin, else its
+arms not demoted by an alert and with ``min_evidence`` observations (or its current model), then of
+those the ones within its latency SLO (if any is), then the ones that meet its quality floors.
+Candidates are the Pareto-optimal assignments (exact, on posterior means) of those arms. Among them we take the cheapest that
 meets the global quality target in at least ``confidence`` of the posterior draws, then the one
 most likely to meet it within a ``certainty_premium`` of that cost.
 """
@@ -28,12 +29,14 @@ class Beliefs:
     Quality posteriors are Beta(1 + quality_sum, 1 + quality_n - quality_sum), shrunk towards the
     role's other arms by ``prior_strength`` pseudo-observations (see ``posterior``); ``cost`` is the
     estimated cost per call; ``reference``, ``incumbent`` and ``pinned`` hold arm indices
-    (``pinned`` is -1 for unpinned roles); absent floors are NaN.
+    (``pinned`` is -1 for unpinned roles); absent floors are NaN. ``over_slo`` marks the arms that
+    break their role's latency SLO (or whose latency is unknown there; the caller decides).
     """
 
     roles: tuple[RoleSpec, ...]
     exists: np.ndarray
     demoted: np.ndarray
+    over_slo: np.ndarray
     quality_sum: np.ndarray
     quality_n: np.ndarray
     cost: np.ndarray
@@ -94,6 +97,15 @@ def apply_floors(
     ok = allowed & ~(quality < floor[:, None]) & ~(quality < relative_floor[:, None] * best)
     nothing = ~ok.any(axis=-1, keepdims=True)
     return np.where(nothing, allowed & (masked == best), ok)
+
+
+def within_slo(allowed: np.ndarray, over_slo: np.ndarray) -> np.ndarray:
+    """``allowed`` without the arms over their latency SLO, for every role that keeps an arm by it:
+    a role whose allowed arms all break the SLO (a pin, say) keeps them (the breach is flagged by
+    the caller, never routed around into nothing)."""
+    fast = allowed & ~over_slo
+    kept = fast.any(axis=-1, keepdims=True)
+    return np.where(kept, fast, allowed)
 
 
 def recommend(
@@ -162,7 +174,8 @@ def new_prompt_draws(draws: np.ndarray, calls_ahead: np.ndarray, rng: np.random.
 
 
 def _gated(beliefs: Beliefs, min_evidence: int) -> np.ndarray:
-    """Arms the recommendation may use: pins, demotions and the minimum-evidence rule applied."""
+    """Arms the recommendation may use: pins, demotions, the minimum-evidence rule and the latency
+    SLOs applied, in that order."""
     n_roles, n_arms = beliefs.exists.shape
     incumbent = np.zeros((n_roles, n_arms), dtype=bool)
     incumbent[np.arange(n_roles), beliefs.incumbent] = True
@@ -173,7 +186,7 @@ def _gated(beliefs: Beliefs, min_evidence: int) -> np.ndarray:
         gated[role, beliefs.pinned[role]] = True
     empty = ~gated.any(axis=1)
     gated[empty] = incumbent[empty]  # nothing else is usable: stay where we are
-    return gated
+    return within_slo(gated, beliefs.over_slo)
 
 
 def _most_affordable_confident(
@@ -226,11 +239,13 @@ def _choice(
         reason = "no eligible arm meets floors and target for less"
     elif beliefs.demoted[role, current]:
         reason = "current model demoted by a quality alert"
+    elif beliefs.over_slo[role, current] and not gated[role, current]:
+        reason = "current model breaks the latency SLO"
     elif beliefs.cost[role, arm] < beliefs.cost[role, current]:
         reason = "meets floors and target for less"
     else:
         reason = "current model falls short of floors or target"
-    waiting = int((beliefs.exists[role] & ~beliefs.demoted[role] & ~gated[role]).sum())
+    waiting = int((beliefs.exists[role] & ~beliefs.demoted[role] & ~beliefs.over_slo[role] & ~gated[role]).sum())
     if waiting and not pinned:
         reason += f"; {waiting} arm(s) below minimum evidence"
     return RoleChoice(

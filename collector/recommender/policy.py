@@ -39,6 +39,8 @@ class RoleRoute:
     posterior draws in which this model is the role's choice, ``None`` (unknown) while a cheaper
     candidate lacks the evidence to decide; ``evidence_n`` the number of quality observations
     behind it. ``canary`` is the plan to find out (see ``recommender.canary``), JSON-ready.
+    ``latency`` is the role's latency SLO and the route's percentiles against it, JSON-ready (see
+    ``recommender.latency.route_latency``); ``None`` in policies written before it.
     """
 
     role: str
@@ -55,6 +57,7 @@ class RoleRoute:
     pinned: bool = False
     reason: str = ""
     canary: dict[str, Any] | None = None
+    latency: dict[str, Any] | None = None
 
     @property
     def moved(self) -> bool:
@@ -192,15 +195,16 @@ def _route_from(data: Any) -> RoleRoute:
         evidence_n=int(route.evidence_n),
         pinned=bool(route.pinned),
         reason=str(route.reason),
-        canary=_canary_from(route.canary),
+        canary=_mapping(route.canary, "canary"),
+        latency=_mapping(route.latency, "latency"),
     )
 
 
-def _canary_from(value: Any) -> dict[str, Any] | None:
+def _mapping(value: Any, name: str) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise PolicyError("a route's canary must be a mapping")
+        raise PolicyError(f"a route's {name} must be a mapping")
     return dict(value)
 
 

@@ -1,10 +1,11 @@
 """Recommend a routing policy from aggregated observations (the store's per (role, model) window).
 
 The collector hands us one ``ArmStats`` row per (role, model) over a window plus the routing
-rules (pins, floors) and the alert state (demotions, cost weights); we load them into a
-``RoutingBandit`` as undiscounted evidence (the window already does the forgetting), ask it for a
-recommendation and price it in ``Decimal``: expected cost per call, and the monthly saving against
-today's routing at today's volume.
+rules (pins, floors, latency SLOs) and the alert state (demotions, cost weights); we load them into
+a ``RoutingBandit`` as undiscounted evidence (the window already does the forgetting), take out the
+arms over their role's latency SLO (``recommender.latency``), ask it for a recommendation and price
+it in ``Decimal``: expected cost per call, and the monthly saving against today's routing at
+today's volume.
 """
 
 from __future__ import annotations
@@ -17,36 +18,15 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import numpy as np
 
 from tierscope.collector.recommender.bandit import RoutingBandit
+from tierscope.collector.recommender.latency import exclusion, route_latency
 from tierscope.collector.recommender.policy import Policy, RoleRoute
-from tierscope.collector.recommender.types import ArmSpec, BanditConfig, RoleSpec
+from tierscope.collector.recommender.types import ArmSpec, ArmStats, BanditConfig, RoleSpec
 from tierscope.terms import DEFAULT_QUALITY_TARGET
 
 FRONTIER_TIER = "frontier"
 DAYS_PER_MONTH = Decimal(30)
 _PER_CALL = Decimal("0.000000001")  # nano-dollars
 _MONTHLY = Decimal("0.000001")
-
-
-@dataclass(frozen=True)
-class ArmStats:
-    """Aggregates for one (role, model) over a window.
-
-    ``n_quality`` of the ``n_calls`` calls carry a quality score, summing to ``quality_sum``;
-    ``current_share`` is the share of the role's calls the current routing sends to this model.
-    """
-
-    role: str
-    model: str
-    tier: str
-    n_calls: int
-    n_quality: int
-    quality_sum: float
-    cost_sum_usd: Decimal
-    current_share: float
-
-    @property
-    def cost_per_call_usd(self) -> Decimal | None:
-        return self.cost_sum_usd / self.n_calls if self.n_calls else None
 
 
 @dataclass(frozen=True)
@@ -66,6 +46,7 @@ def recommend_policy(
     floors: Mapping[str, QualityFloor] | None = None,
     demoted: Collection[tuple[str, str]] = (),
     cost_weights: Mapping[str, float] | None = None,
+    latency_slos: Mapping[str, float] | None = None,
     window_days: float = 30.0,
     min_evidence: int = BanditConfig.min_evidence,
     confidence: float = BanditConfig.confidence,
@@ -76,12 +57,14 @@ def recommend_policy(
 
     Each role's reference (the "all-frontier" yardstick) is its most expensive frontier-tier
     model, or its most expensive model if it has none; its current model is the one with the
-    largest ``current_share``. Raises ``ValueError`` on inconsistent input.
+    largest ``current_share``. ``latency_slos`` bounds a role's p95 span duration in milliseconds.
+    Raises ``ValueError`` on inconsistent input.
     """
     if window_days <= 0:
         raise ValueError("window_days must be positive")
     by_role = _group(stats)
-    for name, keyed in (("pins", pins), ("floors", floors), ("cost_weights", cost_weights)):
+    slos = latency_slos or {}
+    for name, keyed in (("pins", pins), ("floors", floors), ("cost_weights", cost_weights), ("latency_slos", slos)):
         unknown = set(keyed or {}) - by_role.keys()
         if unknown:
             raise ValueError(f"{name} name role(s) without stats: {sorted(unknown)}")
@@ -104,6 +87,10 @@ def recommend_policy(
         bandit.demote(role, model)
     for role, factor in (cost_weights or {}).items():
         bandit.raise_cost_weight(role, factor)
+    for spec in specs:
+        for row in by_role[spec.role]:
+            if exclusion(row, slos.get(spec.role), row.model == spec.current, min_evidence):
+                bandit.exclude_for_latency(spec.role, row.model)
     recommendation = bandit.recommend(rng)
     months = Decimal(str(window_days)) / DAYS_PER_MONTH
     routes = []
@@ -115,6 +102,8 @@ def recommend_policy(
         saving = None
         if new is not None and current is not None:
             saving = ((current - new) * calls).quantize(_MONTHLY, ROUND_HALF_EVEN)
+        latency, why = route_latency(by_role[choice.role], choice.model, choice.current_model, choice.pinned,
+                                     slos.get(choice.role), min_evidence)
         routes.append(
             RoleRoute(
                 role=choice.role,
@@ -129,7 +118,8 @@ def recommend_policy(
                 confidence=choice.confidence,
                 evidence_n=int(round(choice.evidence_n)),
                 pinned=choice.pinned,
-                reason=choice.reason,
+                reason=choice.reason + why,
+                latency=latency,
             )
         )
     return Policy(

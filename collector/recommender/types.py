@@ -1,4 +1,5 @@
-"""Plain data for the routing-policy recommender: what a role may use, the knobs, and the answer.
+"""Plain data for the routing-policy recommender: what was observed, what a role may use, the
+knobs, and the answer.
 
 Kept apart from the bandit so the collector, the replay and the policy writer can share them
 without importing any of the posterior machinery.
@@ -7,7 +8,36 @@ without importing any of the posterior machinery.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+
 from tierscope.terms import DEFAULT_QUALITY_TARGET
+
+
+@dataclass(frozen=True)
+class ArmStats:
+    """Aggregates for one (role, model) over a window.
+
+    ``n_quality`` of the ``n_calls`` calls carry a quality score, summing to ``quality_sum``;
+    ``current_share`` is the share of the role's calls the current routing sends to this model.
+    ``timed_calls`` of the calls have a duration (end after start); ``p50_ms`` and ``p95_ms`` are
+    its percentiles over them in whole milliseconds (``None`` without any).
+    """
+
+    role: str
+    model: str
+    tier: str
+    n_calls: int
+    n_quality: int
+    quality_sum: float
+    cost_sum_usd: Decimal
+    current_share: float
+    timed_calls: int = 0
+    p50_ms: int | None = None
+    p95_ms: int | None = None
+
+    @property
+    def cost_per_call_usd(self) -> Decimal | None:
+        return self.cost_sum_usd / self.n_calls if self.n_calls else None
 
 
 @dataclass(frozen=True)

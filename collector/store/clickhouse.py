@@ -29,7 +29,7 @@ import clickhouse_connect
 import pyarrow as pa
 import pyarrow.compute as pc
 from tierscope.errors import StoreError
-from tierscope.terms import GROUP_COUNTS
+from tierscope.terms import GROUP_COUNTS, LEVER_COUNTS, LEVER_MONEY
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class StoreURL:
 #   $slice  the same, restricted to slice {part} of {parts} (the rollup fill; see v_spans_unscored);
 #   $tasks  (below) the arguments of v_tasks;
 #   $sums   the additive columns of a spend group, summed (the rollup's columns; tierscope.terms).
+#   $lever_sums  the routing levers' additive columns, summed (tierscope.terms.LEVER_COUNTS, LEVER_MONEY).
 _SCOPE = ("tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')}, "
           "roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)}, "
           "environments = {environments:Array(String)}")
@@ -100,6 +101,8 @@ MACROS = {
                "raw3_since = {raw3_since:DateTime64(9, 'UTC')}, raw3_until = {raw3_until:DateTime64(9, 'UTC')}"),
     "$sums": ", ".join([f"sum({c}) AS {c}" for c in GROUP_COUNTS]
                        + ["ifNull(sum(cost_usd), toDecimal128(0, 18)) AS cost_usd", "sum(quality_sum) AS quality_sum"]),
+    "$lever_sums": ", ".join([f"sum({c}) AS {c}" for c in LEVER_COUNTS]
+                             + [f"ifNull(sum({c}), toDecimal128(0, 18)) AS {c}" for c in LEVER_MONEY]),
 }
 # An aggregate over v_spans or v_spans_unscored reads the clean hours of the rollup by the same text
 # with v_rollup in their place (v_rollup offers the columns they give aggregates, under the same names).

@@ -231,7 +231,8 @@ def trace_slices(parts: int) -> list[tuple[str, str]]:
 
 def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: float | None = None,
             settle: timedelta = SETTLE, quiet: timedelta = timedelta(0), max_wait: timedelta = MAX_WAIT,
-            groups_per_fill: int = GROUPS_PER_FILL, tasks_per_fill: int = TASKS_PER_FILL, stopping: Callable[[], bool] = lambda: False,
+            groups_per_fill: int = GROUPS_PER_FILL, tasks_per_fill: int = TASKS_PER_FILL,
+            stopping: Callable[[], bool] = lambda: False,
             now: datetime | None = None) -> int:
     """Recompute every changed hour that ended at least `settle` ago and is `due` (with the default
     `quiet` of 0, every one); returns how many hours were recomputed. Idempotent. The open hour is

@@ -1,4 +1,4 @@
-"""`tierscope spend|month|misrouted|recommend`: read the collector's API from the terminal.
+"""`tierscope spend|month|misrouted|recommend|levers`: read the collector's API from the terminal.
 
 Every reading command goes through the collector's read API (`--api`, env TIERSCOPE_API), since
 the collector owns the embedded store."""
@@ -116,3 +116,41 @@ def _offpolicy_lines(report: dict[str, Any] | None) -> list[str]:
     if report.get("unsupported_roles"):
         lines.append(f"  not covered (no logged call on the recommended model): {', '.join(report['unsupported_roles'])}")
     return lines
+
+
+@main.command()
+@click.option("--since", help="ISO 8601 start (inclusive), e.g. 2026-11-01T00:00:00Z.")
+@click.option("--until", help="ISO 8601 end (exclusive).")
+@click.option("--bucket", type=click.Choice(["hour", "day", "week", "month"]), default="day", show_default=True,
+              help="Time buckets of the series (--format json/csv).")
+@click.option("--tz", default="UTC", show_default=True, help="Time zone of the buckets.")
+@format_option("table", "json", "csv")
+@api_option
+def levers(since: str | None, until: str | None, bucket: str, tz: str, fmt: str, api: str | None) -> None:
+    """Per role: share of calls per tier, escalation and failover rates and their cost, spend, and
+    what the prompt cache saved and batch processing would save (latency-tolerant roles)."""
+    body = _read(api, "levers", since=since, until=until, bucket=bucket, tz=tz)
+    if fmt == "csv":  # the series: one row per bucket, role and tier
+        columns = ["bucket", "role", "tier", "spans", "cost_usd", "escalated_spans", "escalated_cost_usd",
+                   "failover_spans", "failover_cost_usd", "cache_read_tokens", "input_tokens", "cache_saving_usd",
+                   "batch_saving_usd", "unpriced_spans"]
+        _emit(body["series"], None, "csv", columns, body)
+        return
+    rows = [_lever_line(r) for r in body["roles"]]
+    columns = ["role", "spans", "cost_usd", "tiers", "escalation_rate", "escalation_cost_usd", "failover_rate",
+               "failover_cost_usd", "cache_read_share", "cache_saving_usd", "batch_saving_usd"]
+    _emit(rows, _lever_line(body["total"]) if fmt == "table" else None, fmt, columns, body)
+
+
+def _lever_line(r: dict[str, Any]) -> dict[str, Any]:
+    """One role's levers as table cells; the batch saving only for latency-tolerant roles."""
+    def rate(value: float | None) -> str | None:
+        return None if value is None else f"{value:.1%}"
+    return {
+        "role": r["role"], "spans": r["spans"], "cost_usd": r["cost_usd"],
+        "tiers": " ".join(f"{t}:{s['share']:.0%}" for t, s in r["tiers"].items()),
+        "escalation_rate": rate(r["escalations"]["rate"]), "escalation_cost_usd": r["escalations"]["cost_usd"],
+        "failover_rate": rate(r["failovers"]["rate"]), "failover_cost_usd": r["failovers"]["cost_usd"],
+        "cache_read_share": rate(r["cache"]["read_share"]), "cache_saving_usd": r["cache"]["saving_usd"],
+        "batch_saving_usd": r["batch"]["saving_usd"] if r["batch"]["latency_tolerant"] else None,
+    }

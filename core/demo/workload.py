@@ -4,7 +4,9 @@ Everything travels the way a user's spans would: the real openai and anthropic S
 local fake provider), our shims, the OpenTelemetry SDK and its OTLP exporter, to the collector.
 Six weeks of history are sent first (with explicit span times), then live traffic. Built in, so
 every page has something to show: a few frontier calls from the formatter (misrouted), a quality
-dip on the worker role in the last day, two unpriced models, and late user feedback.
+dip on the worker role in the last day, two unpriced models, late user feedback, a latency-tolerant
+critic (deadline async: the batch saving shows), and router retries in the history: worker calls
+escalated one tier up after a failed check, and calls failed over after a provider's 429.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Step:
     output: tuple[int, int]
     quality: float  # mean 0/1 quality
     cache_share: float = 0.0
+    deadline: str | None = None  # "async": latency-tolerant work
 
 
 # One agent task = a planner step, worker steps, a formatter step and a critic step.
@@ -46,10 +49,16 @@ FLEET = (
     Step("worker", "support", "acme-llama-3-70b-ft", "vllm", 0.6, (1_000, 6_000), (100, 700), 0.84),
     Step("formatter", "search", "gpt-4o-mini", "openai", 1.2, (500, 3_000), (100, 600), 0.97),
     Step("formatter", "support", "gpt-4o", "openai", 0.25, (500, 3_000), (100, 600), 0.98),  # misrouted
-    Step("critic", "search", "gpt-4o", "openai", 0.7, (2_000, 7_000), (50, 300), 0.9, 0.4),
+    Step("critic", "search", "gpt-4o", "openai", 0.7, (2_000, 7_000), (50, 300), 0.9, 0.4, "async"),
     Step("critic", "support", "mystery-model-x", "openai", 0.15, (1_000, 4_000), (50, 200), 0.8),
 )
 DIP_ROLE, DIP_QUALITY = "worker", 0.45
+# Router retries in the history: (role, model it retried from, model retried on, share of that step's
+# calls, kind). An escalation follows a failed check; a failover follows a 429 from the provider.
+RETRIES = (
+    ("worker", "gpt-4o-mini", "gpt-4o", 0.04, "escalation"),
+    ("worker", "claude-3-5-haiku-latest", "claude-sonnet-4-5", 0.02, "failover"),
+)
 
 
 def _tokens(step: Step, rng: random.Random) -> dict[str, int]:
@@ -72,7 +81,7 @@ def send_history(days: int, spans_per_day: int, rng: random.Random, now: datetim
 
     tracer = trace.get_tracer("tierscope.demo")
     weights = [s.weight for s in FLEET]
-    sent = 0
+    sent = flushed = 0
     for day in range(days, 0, -1):
         growth = 1 + (days - day) / days  # spend grows over the period
         for _ in range(int(spans_per_day * growth)):
@@ -80,18 +89,40 @@ def send_history(days: int, spans_per_day: int, rng: random.Random, now: datetim
             start = now - timedelta(days=day, seconds=rng.randint(0, 86_399))
             t = _tokens(step, rng)
             start_ns = int(start.timestamp() * 1e9)
-            with role(step.role, team=step.team, feature="answer"):
+            with role(step.role, team=step.team, feature="answer", deadline=step.deadline):
+                end_ns = start_ns + rng.randint(200, 9_000) * 1_000_000
+                retry = next((r for r in RETRIES if (r[0], r[1]) == (step.role, step.model) and rng.random() < r[3]), None)
+                attributes = {c.OPERATION_NAME: "chat", c.PROVIDER_NAME: step.provider, c.REQUEST_MODEL: step.model,
+                              c.USAGE_INPUT_TOKENS: t["input"], c.USAGE_OUTPUT_TOKENS: t["output"],
+                              c.USAGE_CACHE_READ_INPUT_TOKENS: t["cache_read"]}
+                if retry and retry[4] == "failover":  # the provider answered 429: nothing billed
+                    attributes = {**attributes, c.USAGE_INPUT_TOKENS: 0, c.USAGE_OUTPUT_TOKENS: 0,
+                                  c.USAGE_CACHE_READ_INPUT_TOKENS: 0, c.ERROR_TYPE: "RateLimitError"}
+                else:
+                    attributes.update({c.QUALITY_SCORE: _quality(step, rng, dip=day <= 1), c.QUALITY_SOURCE: "eval"})
                 span = tracer.start_span(f"chat {step.model}", start_time=start_ns, kind=trace.SpanKind.CLIENT,
-                                         attributes={c.OPERATION_NAME: "chat", c.PROVIDER_NAME: step.provider,
-                                                     c.REQUEST_MODEL: step.model, c.USAGE_INPUT_TOKENS: t["input"],
-                                                     c.USAGE_OUTPUT_TOKENS: t["output"],
-                                                     c.USAGE_CACHE_READ_INPUT_TOKENS: t["cache_read"],
-                                                     c.QUALITY_SCORE: _quality(step, rng, dip=day <= 1),
-                                                     c.QUALITY_SOURCE: "eval"})
-                span.end(end_time=start_ns + rng.randint(200, 9_000) * 1_000_000)
+                                         attributes=attributes)
+                if retry and retry[4] == "failover":
+                    span.set_status(trace.Status(trace.StatusCode.ERROR, "429"))
+                span.end(end_time=end_ns)
+                if retry:
+                    first_id = format(span.get_span_context().span_id, "016x")
+                    marks = ({c.ROUTER_ESCALATED_FROM: step.model, c.ROUTER_ESCALATION_OF: first_id}
+                             if retry[4] == "escalation" else
+                             {c.ROUTER_FAILOVER_FROM: step.model, c.ROUTER_FAILOVER_REASON: "rate_limited",
+                              c.ROUTER_FAILOVER_OF: first_id})
+                    again = tracer.start_span(f"chat {retry[2]}", start_time=end_ns, kind=trace.SpanKind.CLIENT,
+                                              attributes={c.OPERATION_NAME: "chat", c.PROVIDER_NAME: step.provider,
+                                                          c.REQUEST_MODEL: retry[2], **marks,
+                                                          c.USAGE_INPUT_TOKENS: t["input"],
+                                                          c.USAGE_OUTPUT_TOKENS: t["output"],
+                                                          c.QUALITY_SCORE: 1.0, c.QUALITY_SOURCE: "eval"})
+                    again.end(end_time=end_ns + rng.randint(400, 12_000) * 1_000_000)
+                    sent += 1
             sent += 1
-            if sent % 1_000 == 0:  # stay inside the exporter's queue (2,048 spans) instead of dropping
+            if sent - flushed >= 1_000:  # stay inside the exporter's queue (2,048 spans) instead of dropping
                 trace.get_tracer_provider().force_flush()
+                flushed = sent
     return sent
 
 
@@ -105,7 +136,7 @@ def run_task(clients: dict, rng: random.Random) -> None:
         t = _tokens(step, rng)
         headers = fake_headers(input=t["input"], output=t["output"], cache_read=t["cache_read"])
         messages = [{"role": "user", "content": "demo"}]
-        with role(step.role, team=step.team, feature="answer"):
+        with role(step.role, team=step.team, feature="answer", deadline=step.deadline):
             if step.provider in ("anthropic", "openai"):
                 # The shimmed SDK call joins this llm_call() span, so the agent can grade it.
                 with llm_call(model=step.model, provider=step.provider) as graded:

@@ -1,8 +1,9 @@
 -- Router-logged routing decisions (spans with a propensity), summed per (role, model, propensity):
 -- the sufficient statistics of an off-policy (IPS / doubly robust) estimate of another policy.
--- A decision's cost includes the escalation retries it caused (spans whose
--- tierscope.router.escalation_of names its span id; a retry may start a trace of its own, so the
--- join is on the 64-bit span id alone), and is unknown if any of them is unpriced;
+-- A decision's cost includes the retries it caused: escalations (spans whose
+-- tierscope.router.escalation_of names its span id) and failovers (tierscope.router.failover_of);
+-- a retry may start a trace of its own, so the join is on the 64-bit span id alone. The cost is
+-- unknown if any retry is unpriced; `escalated` counts the decisions retried either way;
 -- its quality is the last graded retry's when it was retried, else its own.
 SELECT
     role,
@@ -33,18 +34,20 @@ FROM
     (
         SELECT trace_id, span_id, role, model, router_propensity, router_policy_version, cost_usd, quality
         FROM v_spans($scope)
-        WHERE router_propensity IS NOT NULL AND escalated_from = ''
+        WHERE router_propensity IS NOT NULL AND escalated_from = '' AND failover_from = ''
     ) AS d
     LEFT JOIN
     (
         SELECT
-            attributes['tierscope.router.escalation_of'] AS decision_span_id,
+            if(escalated_from != '', attributes['tierscope.router.escalation_of'],
+               attributes['tierscope.router.failover_of']) AS decision_span_id,
             count() AS retries,
             countIf(cost_usd IS NULL) AS unpriced,
             sum(toFloat64(ifNull(cost_usd, 0))) AS retry_cost,
             argMax(quality, start_time) AS retry_quality
         FROM v_spans($scope)
-        WHERE escalated_from != '' AND attributes['tierscope.router.escalation_of'] != ''
+        WHERE (escalated_from != '' AND attributes['tierscope.router.escalation_of'] != '')
+           OR (failover_from != '' AND attributes['tierscope.router.failover_of'] != '')
         GROUP BY decision_span_id
     ) AS e ON d.span_id = e.decision_span_id
 )

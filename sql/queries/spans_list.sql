@@ -5,7 +5,8 @@ SELECT
     status_code, error_type, service, environment, role, tier, team, feature, operation, provider,
     model, service_tier, processing, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
     reasoning_tokens,
-    cost_usd, priced, price_source, quality, quality_from, router_propensity, escalated_from
+    cost_usd, priced, price_source, quality, quality_from, router_propensity, escalated_from,
+    failover_from, failover_reason
 FROM v_spans($scope)
 WHERE ({tier:String} = '' OR tier = {tier:String})
   AND ({model:String} = '' OR model = {model:String})

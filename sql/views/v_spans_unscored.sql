@@ -11,8 +11,9 @@
 -- condition is constant and the engine drops it.
 --
 -- Besides the span's columns, each row carries the additive columns of the hourly rollup under the
--- rollup's names (spans, unpriced_spans, ..., hour, first_span, last_span; v_spans adds the quality
--- sums): an aggregate written over these reads v_rollup by the same text (rollup.read).
+-- rollup's names (spans, unpriced_spans, ..., hour, first_span, last_span, the levers' escalated_spans,
+-- failover_spans, ...; v_spans adds the quality sums): an aggregate written over these reads v_rollup
+-- by the same text (rollup.read).
 CREATE OR REPLACE VIEW v_spans_unscored AS
 SELECT
     *,
@@ -22,7 +23,13 @@ SELECT
     if(priced, 0, input_tokens + output_tokens) AS unpriced_tokens,
     CAST(status_code = 'ERROR', 'UInt64') AS failed_spans,
     start_time AS first_span,
-    start_time AS last_span
+    start_time AS last_span,
+    CAST(escalated_from != '', 'UInt64') AS escalated_spans,
+    CAST(failover_from != '', 'UInt64') AS failover_spans,
+    CAST(deadline = 'async', 'UInt64') AS async_spans,
+    CAST(priced AND (cache_saving_usd IS NULL OR batch_saving_usd IS NULL), 'UInt64') AS saving_unknown_spans,
+    if(escalated_from != '', cost_usd, NULL) AS escalated_cost_usd,
+    if(failover_from != '', cost_usd, NULL) AS failover_cost_usd
 FROM llm_spans FINAL
 WHERE tenant = {tenant:String}
   AND start_time >= {since:DateTime64(9, 'UTC')}

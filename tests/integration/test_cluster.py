@@ -102,6 +102,20 @@ def test_added_columns_reach_the_local_and_the_distributed_table(store):
         assert "ADD COLUMN IF NOT EXISTS `service_tier` LowCardinality(String)" in text
         assert "ADD COLUMN IF NOT EXISTS `processing` LowCardinality(String)" in text
     assert "MODIFY ORDER BY" in rollup_local and "MODIFY ORDER BY" not in rollup
+    # 0014 adds the failover columns the same way (llm_spans only).
+    failover = [formatted(store, s) for s in plan[14]]
+    assert [text.split("\n", 1)[0] for text in failover] == [
+        "ALTER TABLE ts.llm_spans_local ON CLUSTER prod", "ALTER TABLE ts.llm_spans ON CLUSTER prod"]
+    for text in failover:
+        assert "ADD COLUMN IF NOT EXISTS `failover_from` LowCardinality(String)" in text
+        assert "ADD COLUMN IF NOT EXISTS `failover_reason` LowCardinality(String)" in text
+    # 0015 adds the levers' columns to both tables of the spans and of the rollup.
+    levers = [formatted(store, s) for s in plan[15] if s.startswith("ALTER")]
+    assert [text.split("\n", 1)[0] for text in levers] == [
+        "ALTER TABLE ts.llm_spans_local ON CLUSTER prod", "ALTER TABLE ts.llm_spans ON CLUSTER prod",
+        "ALTER TABLE ts.spend_hourly_local ON CLUSTER prod", "ALTER TABLE ts.spend_hourly ON CLUSTER prod"]
+    assert all("ADD COLUMN IF NOT EXISTS `cache_saving_usd` Nullable(Decimal(38, 18))" in t for t in levers[:2])
+    assert all("ADD COLUMN IF NOT EXISTS `failover_cost_usd` Decimal(38, 18)" in t for t in levers[2:])
 
 
 def test_each_cluster_view_is_its_file_with_names_qualified(store):

@@ -62,8 +62,9 @@ def test_a_store_keyed_the_old_way_is_re_keyed_with_its_rows(tmp_path):
                   "SELECT 'default', hex(number), 'a', toDateTime64('2026-11-01 00:00:00', 9, 'UTC') + number * 600, "
                   "'gpt-4o', toDecimal128(number, 18) / 1000, true FROM numbers(30)")
     store.command("TRUNCATE TABLE rollup_marks")
-    store.command("DELETE FROM schema_migrations WHERE version IN (4, 11)")  # 0011 adds columns to the old table
-    assert store.migrate() == ["0004_hourly_rollup", "0011_service_tier"]
+    # 0011, 0014 and 0015 add columns to the old table
+    store.command("DELETE FROM schema_migrations WHERE version IN (4, 11, 14, 15)")
+    assert store.migrate() == ["0004_hourly_rollup", "0011_service_tier", "0014_failover", "0015_levers"]
     key = store.rows("SELECT sorting_key FROM system.tables WHERE name = 'llm_spans' AND database = currentDatabase()")
     assert key == [("tenant, toStartOfHour(start_time), trace_id, span_id",)]
     assert store.rows("SELECT count(), sum(cost_usd) FROM llm_spans") == [(30, Decimal("0.435"))]

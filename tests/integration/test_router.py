@@ -228,16 +228,16 @@ def test_no_tier_left_raises_check_failed_with_the_last_answer(tierscope_tracing
 
 def test_an_error_from_the_call_itself_is_recorded_and_reraised_unchanged(tierscope_tracing, finished_spans):
     router = Router(POLICY, epsilon=0.0, rng=0)
-    boom = TimeoutError("provider timed out")
+    boom = KeyError("choices")  # a bug in the host's code, not the provider's: never failed over
 
     def call(model: str) -> str:
         raise boom
 
-    with pytest.raises(TimeoutError) as raised:
+    with pytest.raises(KeyError) as raised:
         router.call("worker", call, check=bool)
-    assert raised.value is boom
+    assert raised.value is boom and not getattr(boom, "__notes__", None)
     (span,) = finished_spans()
-    assert span.attributes[c.ERROR_TYPE] == "TimeoutError" and span.attributes[c.ROUTER_PROPENSITY] == 1.0
+    assert span.attributes[c.ERROR_TYPE] == "KeyError" and span.attributes[c.ROUTER_PROPENSITY] == 1.0
 
 
 def test_async_call_escalates_too(tierscope_tracing, finished_spans, tiers):
@@ -372,7 +372,7 @@ def test_router_logged_spans_through_a_real_collector_give_the_hand_computed_ips
     shown = metrics(page)
     assert shown["Router-logged calls"] == "40"
     assert shown["Estimated cost per call"] == money_text(page_body["offpolicy"]["cost_per_call_usd"]["estimate"])
-    assert page.dataframe[1].value["role"].tolist() == ["worker"]
+    assert table(page, "cost/call")["role"].tolist() == ["worker"]
 
 
 def _router_logged(model: str, n: int, start: datetime, first: int) -> bytes:
@@ -395,6 +395,12 @@ def _router_logged(model: str, n: int, start: datetime, first: int) -> bytes:
                            (c.ROUTER_PROPENSITY, AnyValue(double_value=0.5))):
             span.attributes.append(KeyValue(key=key, value=value))
     return request.SerializeToString()
+
+
+def table(page, column: str):
+    """The page's one dataframe with a column named `column` (it has several: routes, levers, ...)."""
+    (found,) = [d.value for d in page.dataframe if column in d.value.columns]
+    return found
 
 
 def test_no_router_spans_or_no_support_says_so(tmp_path, monkeypatch):
@@ -425,4 +431,4 @@ def test_no_router_spans_or_no_support_says_so(tmp_path, monkeypatch):
         "No router-logged calls on the recommended models yet. Not covered: `worker`",
         'No version published yet: `tierscope policy publish routing-policy.recommended.yaml`, then routers follow '
         'it with `Router(policy_url=".../api/v1/policy")`.']
-    assert page.dataframe[1].value["canary"].tolist() == ["gpt-4o-mini"]
+    assert table(page, "canary")["canary"].tolist() == ["gpt-4o-mini"]

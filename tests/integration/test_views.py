@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tierscope.terms import LEVER_MONEY
 from tierscope.collector.store import rollup
 from tierscope.collector.store.clickhouse import (
     MIGRATIONS_TABLE_DDL,
@@ -269,7 +270,7 @@ def test_a_store_built_by_the_old_migrations_migrates_cleanly_and_answers_the_sa
     expected = new_store.answers
     with opened(f"chdb:{tmp_path / 'old'}") as store:
         assert len(migrate_the_old_way(store, 10)) == 10
-        old_views = {*VIEWS, *RETIRED_VIEWS} - {"v_task_rollup", "v_tasks"}  # came after, with task_hourly (0014)
+        old_views = {*VIEWS, *RETIRED_VIEWS} - {"v_task_rollup", "v_tasks"}  # came after, with task_hourly (0016)
         assert sorted(view_definitions(store)) == sorted(old_views)  # created by the old migrations
         insert_workload(store)
 
@@ -308,7 +309,10 @@ def test_every_view_has_its_columns(new_store):
         spans = table_columns(store, "llm_spans")
         unscored = spans + [("hour", "DateTime('UTC')"), ("spans", "UInt64"), ("unpriced_spans", "UInt64"),
                             ("unpriced_tokens", "UInt64"), ("failed_spans", "UInt64"),
-                            ("first_span", "DateTime64(9, 'UTC')"), ("last_span", "DateTime64(9, 'UTC')")]
+                            ("first_span", "DateTime64(9, 'UTC')"), ("last_span", "DateTime64(9, 'UTC')"),
+                            ("escalated_spans", "UInt64"), ("failover_spans", "UInt64"), ("async_spans", "UInt64"),
+                            ("saving_unknown_spans", "UInt64"), ("escalated_cost_usd", "Nullable(Decimal(38, 18))"),
+                            ("failover_cost_usd", "Nullable(Decimal(38, 18))")]
         scored = unscored + [("quality", "Nullable(Float64)"), ("quality_from", "String"), ("quality_sum", "Float64"),
                              ("quality_n", "UInt64")]
         assert view_columns(store, "v_spans_unscored") == unscored
@@ -317,6 +321,7 @@ def test_every_view_has_its_columns(new_store):
         assert view_columns(store, "v_rollup") == rolled + [("start_time", "DateTime('UTC')")]
         # every column an aggregate reads from v_spans, v_rollup offers with the same type (a span's
         # cost may be unknown, a group's is a sum: the aggregates read ifNull(sum(cost_usd), 0))
-        offered = dict(scored) | {"cost_usd": "Decimal(38, 18)"}
+        offered = dict(scored) | {name: "Decimal(38, 18)" for name in ("cost_usd", *LEVER_MONEY)}
         assert {name: offered.get(name) for name, _ in rolled if name != "version"} == {n: k for n, k in rolled if n != "version"}
-    assert len(spans) == 41  # 0011 added service_tier and processing
+    assert len(spans) == 46  # 0011 added service_tier and processing, 0014 failover_from and failover_reason, 0015 3
+    assert spans[-5:-3] == [("failover_from", "LowCardinality(String)"), ("failover_reason", "LowCardinality(String)")]
