@@ -73,13 +73,14 @@ def _role_summary(name: str, rows: list[dict[str, Any]], policy_async: bool) -> 
                                  "cost_usd": s["cost_usd"]}
              for tier, s in by_tier.items() if s["spans"]}
     tolerant = policy_async or t["async_spans"] > 0
+    rates = _rates(t)
     return {
         "role": name, "spans": t["spans"], "cost_usd": t["cost_usd"], "unpriced_spans": t["unpriced_spans"],
         "tiers": tiers,
         "escalations": {"spans": t["escalated_spans"], "cost_usd": t["escalated_cost_usd"],
-                        "rate": _rates(t)["escalation_rate"]},
+                        "rate": rates["escalation_rate"]},
         "failovers": {"spans": t["failover_spans"], "cost_usd": t["failover_cost_usd"],
-                      "rate": _rates(t)["failover_rate"]},
+                      "rate": rates["failover_rate"]},
         "cache": {"input_tokens": t["input_tokens"], "cache_read_tokens": t["cache_read_tokens"],
                   "read_share": t["cache_read_tokens"] / t["input_tokens"] if t["input_tokens"] else None,
                   "saving_usd": t["cache_saving_usd"]},

@@ -82,12 +82,27 @@ class StoreURL:
 #   $slice  the same, restricted to slice {part} of {parts} (the rollup fill; see v_spans_unscored);
 #   $tasks  (below) the arguments of v_tasks;
 #   $sums   the additive columns of a spend group, summed (the rollup's columns; tierscope.terms).
+#   $clean_hours  the WHERE of a view over a rollup table's clean hours (v_rollup, v_task_rollup).
 #   $lever_sums  the routing levers' additive columns, summed (tierscope.terms.LEVER_COUNTS, LEVER_MONEY).
 _SCOPE = ("tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')}, "
           "roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)}, "
           "environments = {environments:Array(String)}")
+# The clean hours of a rollup table (spend_hourly, task_hourly) a view reads: a tenant's hours of
+# [since, until) not in `dirty`, each from its latest refresh (rollup_hours), the shared filters.
+_CLEAN_HOURS = """tenant = {tenant:String}
+  AND hour >= {since:DateTime64(9, 'UTC')} AND hour < {until:DateTime64(9, 'UTC')}
+  AND NOT has({dirty:Array(DateTime('UTC'))}, hour)
+  AND (hour, version) GLOBAL IN (
+      SELECT hour, max(computed_at) FROM rollup_hours
+      WHERE tenant = {tenant:String} AND hour >= {since:DateTime64(9, 'UTC')} AND hour < {until:DateTime64(9, 'UTC')}
+      GROUP BY hour)
+  AND (empty({roles:Array(String)}) OR has({roles:Array(String)}, role))
+  AND (empty({teams:Array(String)}) OR has({teams:Array(String)}, team))
+  AND (empty({services:Array(String)}) OR has({services:Array(String)}, service))
+  AND (empty({environments:Array(String)}) OR has({environments:Array(String)}, environment))"""
 MACROS = {
     "$scope": _SCOPE + ", parts = 1, part = 0",
+    "$clean_hours": _CLEAN_HOURS,
     "$slice": _SCOPE + ", parts = {parts:UInt64}, part = {part:UInt64}",
     # $tasks  the arguments of v_tasks: the scope, the feature filter, the clean hours [h0, h1) but
     #         `dirty` read from the per-task rollup, and RAW_SLOTS ranges read raw (collector/read/tasks.py)

@@ -1,22 +1,16 @@
 -- The calls in scope of a few tasks {traces} (the dearest tasks' table): how many, how many
 -- unpriced, when the first and last started, their roles and features. The same calls v_tasks sums
--- (deduplicated, the same filters); the trace_id bloom filter finds their granules.
+-- (v_spans_unscored's scope, and {features} when not empty); the trace_id bloom filter still finds
+-- their granules through the view (EXPLAIN indexes = 1: 2 of 25 granules on a 200,000-span store).
 SELECT
     trace_id,
     count() AS calls,
-    countIf(NOT priced) AS unpriced_calls,
+    sum(unpriced_spans) AS unpriced_calls,
     min(start_time) AS first_span,
     max(start_time) AS last_span,
     arraySort(groupUniqArray(role)) AS roles,
     arraySort(groupUniqArray(feature)) AS features
-FROM llm_spans FINAL
-WHERE tenant = {tenant:String}
-  AND trace_id IN {traces:Array(String)}
-  AND start_time >= {since:DateTime64(9, 'UTC')}
-  AND start_time < {until:DateTime64(9, 'UTC')}
-  AND (empty({roles:Array(String)}) OR has({roles:Array(String)}, role))
-  AND (empty({teams:Array(String)}) OR has({teams:Array(String)}, team))
-  AND (empty({services:Array(String)}) OR has({services:Array(String)}, service))
-  AND (empty({environments:Array(String)}) OR has({environments:Array(String)}, environment))
+FROM v_spans_unscored($scope)
+WHERE trace_id IN {traces:Array(String)}
   AND (empty({features:Array(String)}) OR has({features:Array(String)}, feature))
 GROUP BY trace_id

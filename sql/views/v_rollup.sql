@@ -6,14 +6,4 @@
 CREATE OR REPLACE VIEW v_rollup AS
 SELECT *, hour AS start_time
 FROM spend_hourly
-WHERE tenant = {tenant:String}
-  AND hour >= {since:DateTime64(9, 'UTC')} AND hour < {until:DateTime64(9, 'UTC')}
-  AND NOT has({dirty:Array(DateTime('UTC'))}, hour)
-  AND (hour, version) GLOBAL IN (
-      SELECT hour, max(computed_at) FROM rollup_hours
-      WHERE tenant = {tenant:String} AND hour >= {since:DateTime64(9, 'UTC')} AND hour < {until:DateTime64(9, 'UTC')}
-      GROUP BY hour)
-  AND (empty({roles:Array(String)}) OR has({roles:Array(String)}, role))
-  AND (empty({teams:Array(String)}) OR has({teams:Array(String)}, team))
-  AND (empty({services:Array(String)}) OR has({services:Array(String)}, service))
-  AND (empty({environments:Array(String)}) OR has({environments:Array(String)}, environment));
+WHERE $clean_hours;
