@@ -242,7 +242,7 @@ def _hours(store: Store, params: Mapping[str, Any]) -> pa.Table:
         if len(mixed):
             clean = clean.filter(pc.invert(pc.is_in(clean["start_ns"], pa.array(mixed))))
             hours = [datetime.fromtimestamp(ns // 10**9, UTC) for ns in mixed.tolist()]
-            p = rollup.plan(params["since"], params["until"], [*p.dirty, *hours])
+            p = rollup.at_most(rollup.plan(params["since"], params["until"], [*p.dirty, *hours]), rollup.RAW_READS)
         parts.append(clean)
     parts += [store.query_arrow("misrouted_hours", {**params, "since": a, "until": b}) for a, b in p.raw]
     table = pa.concat_tables([t.drop_columns(["mixed"]).cast(_HOURS_SCHEMA) for t in parts])

@@ -37,7 +37,7 @@ def task_params(store: Store, q: Mapping[str, Any], tenant: str) -> dict[str, An
     """The arguments of v_tasks ($tasks) for the scope in `q` plus its `feature` filter (repeatable):
     the clean hours and at most RAW_SLOTS raw ranges of the current plan, unused slots empty."""
     params = {**scope(q, tenant), "features": parse_list("feature", q.get("feature"))}
-    p = rollup.at_most(rollup.current_plan(store, params), RAW_SLOTS)
+    p = rollup.current_plan(store, params, max_raw=RAW_SLOTS)
     raw: list[tuple[datetime, datetime]] = [*p.raw, *[(EPOCH, EPOCH)] * (RAW_SLOTS - len(p.raw))]
     out = {**params, "h0": p.h0 or EPOCH, "h1": p.h1 or EPOCH, "dirty": list(p.dirty)}
     for i, (a, b) in enumerate(raw):

@@ -426,3 +426,33 @@ def test_two_way_timeseries_split_sums_to_the_one_way_split(collector):
     with pytest.raises(api.BadParameter):
         api.spend_timeseries(store, {**q, "split": "role,tier,model"}, "default")
 
+
+
+def test_hours_changed_here_and_there_are_read_in_a_few_raw_ranges_with_the_same_answers(collector):
+    """Ten changed hours spread over three days: each read makes at most RAW_READS raw queries (the
+    nearest ranges joined, the clean hours between them read raw) and answers as v_spans does."""
+    store = collector.collector.store
+    rollup.refresh(store)
+    raw = snapshot(store, use_rollup=False)
+    sparse = [T - timedelta(days=1) + k * 7 * HOUR for k in range(10)]
+    store.execute("rollup_mark_hours", {"tenants": ["default"] * len(sparse), "hours": sparse})
+    q = {"tenant": "default", "since": T - timedelta(days=1), "until": T + timedelta(days=2)}
+    unbounded = rollup.plan(q["since"], q["until"], rollup.dirty_hours(store, "default", q["since"], q["until"]))
+    bounded = rollup.current_plan(store, q)
+    assert len(unbounded.raw) == 10 and len(bounded.raw) == rollup.RAW_READS
+    assert set(sparse) <= set(bounded.dirty)  # every changed hour is still read raw
+    queries = []
+    original = store.query
+
+    def counted(name, parameters, over_rollup=False):
+        queries.append((name, over_rollup))
+        return original(name, parameters, over_rollup)
+
+    store.query = counted
+    try:
+        api.spend(store, {"since": "2026-11-09T00:00:00Z", "until": "2026-11-12T00:00:00Z", "by": "role"}, "default")
+    finally:
+        del store.query
+    assert [name for name, over in queries if name == "spend_by" and not over] == ["spend_by"] * rollup.RAW_READS
+    assert snapshot(store, use_rollup=True) == _approx_quality(raw)
+    rollup.refresh(store)
