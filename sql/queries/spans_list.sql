@@ -6,7 +6,7 @@ SELECT
     model, service_tier, processing, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
     reasoning_tokens,
     cost_usd, priced, price_source, quality, quality_from, router_propensity, escalated_from,
-    failover_from, failover_reason
+    failover_from, failover_reason, cache_saving_usd, batch_saving_usd, deadline
 FROM v_spans($scope)
 WHERE ({tier:String} = '' OR tier = {tier:String})
   AND ({model:String} = '' OR model = {model:String})

@@ -119,6 +119,24 @@ def test_parquet_holds_exactly_the_months_spans_with_exact_decimal_costs(exporte
     assert sum(r["previous_cost_usd"] for r in monthly) == sum(map(_cost, october))  # Oct 31 23:59:59.999999
 
 
+def test_spans_carry_the_cache_saving_priced_at_ingest_and_the_deadline(exported):
+    """The prompt-cache saving: cache-read tokens billed as plain input, minus what the call cost."""
+    spans = pq.read_table(exported["parquet"] / "tierscope-spans-2026-11.parquet").to_pylist()
+    by_start = {(s["start"].replace(microsecond=0), s["input"]): s for s in exported["specs"] if _in_november(s)}
+    checked = 0
+    for row in spans:
+        spec = by_start[row["start_time"].replace(microsecond=0), row["input_tokens"]]
+        assert row["deadline"] == ""
+        if _cost(spec) is None:
+            assert row["cache_saving_usd"] is None
+            continue
+        uncached = _cost({**spec, "cache_read": 0})
+        assert row["cache_saving_usd"] == uncached - _cost(spec) > 0, spec
+        checked += 1
+    assert checked == 44
+    assert pq.read_table(exported["parquet"] / "tierscope-spans-2026-11.parquet").schema.field("batch_saving_usd").type == MONEY
+
+
 def test_csv_money_is_exact_decimal_strings_and_matches_parquet(exported):
     with (exported["csv"] / "tierscope-spans-2026-11.csv").open() as f:
         rows = list(csv.DictReader(f))
