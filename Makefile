@@ -1,6 +1,8 @@
 # tierscope: `make demo` to see it, `make test` to prove it.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# One worker per core (at most 4); a test file runs whole on one worker, so its module fixtures are shared.
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider --numprocesses auto --maxprocesses 4 --dist loadfile
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo up test test-fast test-unit bench bench-routing soak chromium clean
@@ -22,13 +24,13 @@ chromium:
 	@test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; }
 
 test: $(STAMP) chromium
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PYTEST)
 
 test-fast: $(STAMP)  # no browser: tests/unit (no engine, no server) and tests/integration
-	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/integration
+	$(PYTEST) tests/unit tests/integration
 
 test-unit: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+	$(PYTEST) tests/unit
 
 bench: $(STAMP)
 	$(PY) bench/run.py
