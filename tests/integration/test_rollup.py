@@ -317,10 +317,13 @@ def test_a_sliced_refresh_lets_others_use_the_store_between_statements(collector
     events: list[str] = []
     execute = store.execute
 
+    # Each event is logged while its thread still holds the store's (reentrant) lock, so the log's order
+    # is the order the lock was taken in, however the threads are scheduled after they let go of it.
     def logged(name, params):
-        result = execute(name, params)
-        if name == "rollup_fill":
-            events.append("fill")
+        with store._lock:
+            result = execute(name, params)
+            if name == "rollup_fill":
+                events.append("fill")
         return result
 
     monkeypatch.setattr(store, "execute", logged)
@@ -328,8 +331,9 @@ def test_a_sliced_refresh_lets_others_use_the_store_between_statements(collector
 
     def other() -> None:
         while not done.is_set():
-            store.rows("SELECT 1")
-            events.append("other")
+            with store._lock:
+                store.rows("SELECT 1")
+                events.append("other")
 
     thread = threading.Thread(target=other)
     thread.start()
