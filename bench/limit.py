@@ -85,7 +85,8 @@ def arrow_tables(bodies: list[bytes]) -> pa.Table:
 def insert_rate(bodies: list[bytes], batch: int = 20_000, settings: dict[str, int] | None = None) -> InsertRate:
     """Rows/s of Store.insert into a fresh store, `batch` rows per insert (run it in its own process).
 
-    With `settings`, the same chdb insert_arrow with those insert settings instead (a proposal)."""
+    With `settings`, the bare chdb insert_arrow with those insert settings instead: no hour marks
+    (Store.insert stamps the hours it changed in rollup_marks), so the pair shows what marking costs."""
     from tierscope.collector.store.clickhouse import Store
 
     table = arrow_tables(bodies)

@@ -176,7 +176,8 @@ def section_limits(report: Report, bodies: list[bytes], spans: int, ingest_resul
     for size, settings in ((batch, None), (50_000, None), (batch, {"optimize_on_insert": 0}),
                            (50_000, {"optimize_on_insert": 0})):
         ins = _child(limit.insert_rate, sample, size, settings)
-        how = f"insert_arrow with {ins.settings} (proposed)" if settings else "Store.insert → chdb insert_arrow"
+        how = (f"bare insert_arrow with {ins.settings}, no hour marks" if settings
+               else "Store.insert → chdb insert_arrow + hour marks")
         report.add("2 limit", f"store raw insert ({how}, {_fmt(ins.batch)}-row batches, {_fmt(ins.rows)} rows)",
                    f"{_fmt(ins.rows_per_s)} rows/s")
         report.raw[f"insert_{size}" + ("_no_optimize_on_insert" if settings else "")] = asdict(ins)
