@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class IngestResult:
     visible_s: float = 0.0  # first send -> every span visible in the read API
     tree_cpu_s: float = 0.0  # collector + its worker processes
     tree_peak_rss_mib: float = 0.0  # collector's VmHWM + its workers' (an upper bound of the peak total)
+    tree_peak_pss_mib: float = 0.0  # the largest sum of PSS over the collector and its workers, sampled
 
     @property
     def visible_per_s(self) -> float:
@@ -126,6 +128,37 @@ def tree_peak_rss_mib(pid: int) -> float:
     return sum(status_kib(p, "VmHWM") for p in _tree(pid)) / 1024
 
 
+class PssSampler(threading.Thread):
+    """The largest total proportional set size (PSS: shared pages split between the processes
+    that map them) of `pid` and its descendants, sampled every `interval` seconds until stopped.
+    Summing each process's own VmHWM counts the shared libraries once per process and adds
+    peaks that did not happen at the same time; this is the memory the tree took at once."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval, self.peak_kib = pid, interval, 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self.interval):
+            self.peak_kib = max(self.peak_kib, sum(_pss_kib(p) for p in _tree(self.pid)))
+
+    def stop(self) -> float:
+        self._done.set()
+        self.join()
+        return self.peak_kib / 1024
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def _py_spy(pid: int, svg: str) -> subprocess.Popen | None:
     exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(exe).exists():
@@ -158,6 +191,8 @@ def run(protocol: str, bodies: list[bytes], spans_sent: int, clients: int = 4,
         cpu_before = cpu_seconds(collector.pid)
         tree_before = tree_cpu_seconds(collector.pid)
         threads_before = thread_cpu_seconds(collector.pid)
+        pss = PssSampler(collector.pid)
+        pss.start()
         start = time.monotonic()
         go.set()
         outcomes = [results.get() for _ in procs]
@@ -177,6 +212,7 @@ def run(protocol: str, bodies: list[bytes], spans_sent: int, clients: int = 4,
         visible = time.monotonic() - start
         cpu_tree = tree_cpu_seconds(collector.pid) - tree_before
         rss_tree = tree_peak_rss_mib(collector.pid)
+        pss_tree = pss.stop()
         writer = collector.get("/api/v1/stats")
     latencies = np.array([x for o in outcomes for x in o[0]]) * 1000
     _BODIES = []
@@ -187,6 +223,7 @@ def run(protocol: str, bodies: list[bytes], spans_sent: int, clients: int = 4,
         client_cpu_s=sum(o[3] for o in outcomes),
         avg_insert_rows=round(writer["spans_written"] / max(1, writer["inserts"])),
         visible_s=visible, tree_cpu_s=cpu_tree, tree_peak_rss_mib=rss_tree,
+        tree_peak_pss_mib=pss_tree,
         thread_cpu_s={k: round(v, 2) for k, v in sorted(threads.items(), key=lambda kv: -kv[1]) if v >= 0.05},
     )
 

@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     spool_max_mb: int = Field(1024, description="ingest log cap (spans acknowledged, not yet stored); past it, 429 with Retry-After")
     log_segment_mb: int = Field(64, description="ingest log segment size; a segment is deleted once all its spans are stored")
     feeder_batch_mb: int = Field(16, description="most request bytes the store feeder reads from the ingest log into one insert")
-    ingest_workers: int = Field(0, description="worker processes that decode, normalize and price big batches for the store feeder; 0 = the feeder's own thread, -1 = one per core")
+    ingest_workers: int = Field(-1, description="worker processes that decode, normalize and price big batches for the store feeder; -1 = one per core (default), 0 = the feeder's own thread")
     degraded_backlog_s: float = Field(60.0, description="/healthz says degraded when the oldest span waiting in the ingest log is older than this")
     read_wait_s: float = Field(5.0, description="a read-API call first waits up to this long for spans acknowledged before it to reach the store; 0 reads at once")
     tokens: str = Field("", description="token=tenant pairs, comma-separated; any token turns auth on")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -54,16 +54,29 @@ def merge_reasons(reasons: dict[str, int], more: dict[str, int]) -> None:
             reasons[reason] = reasons.get(reason, 0) + n
 
 
-def build(records: Iterable[Record], pricer: Pricer, resolve_tier: TierResolver | None = None,
-          keep_content: bool = False) -> Built:
+def stamps(records: Sequence[Record]) -> dict[str, int]:
+    """Each tenant's row stamp for a batch: the append time of its newest record there."""
+    out: dict[str, int] = {}
+    for record in records:
+        try:
+            tenant = unpack(record.payload)[0]
+        except (struct.error, UnicodeDecodeError):
+            continue  # a damaged record: `build` counts it
+        out[tenant] = max(out.get(tenant, 0), record.time_us)
+    return out
+
+
+def build(records: Sequence[Record], pricer: Pricer, resolve_tier: TierResolver | None = None,
+          keep_content: bool = False, stamp: dict[str, int] | None = None) -> Built:
     """Normalize, price and tabulate a batch of records (one table per tenant, concatenated).
 
     Rows are stamped with the append time of the batch's newest record, so a replayed batch
-    writes the same keys again and the store keeps one copy. A record that no longer decodes (a
-    damaged log) is counted, never retried forever.
+    writes the same keys again and the store keeps one copy; a part of a batch built on its own
+    gets the whole batch's `stamp` (`stamps`). A record that no longer decodes (a damaged log) is
+    counted, never retried forever.
     """
     by_tenant: dict[str, Normalized] = {}
-    stamp: dict[str, int] = {}
+    stamp = stamps(records) if stamp is None else stamp
     damaged = 0
     for record in records:
         try:
@@ -73,7 +86,6 @@ def build(records: Iterable[Record], pricer: Pricer, resolve_tier: TierResolver 
             damaged += 1
             continue
         out = by_tenant.setdefault(tenant, Normalized())
-        stamp[tenant] = max(stamp.get(tenant, 0), record.time_us)
         normalize(traces, resolve_tier=resolve_tier, keep_content=keep_content, out=out)
     spans = [spans_table(rows, tenant, pricer, stamp[tenant]) for tenant, rows in by_tenant.items()]
     quality = [quality_table(rows, tenant, stamp[tenant]) for tenant, rows in by_tenant.items()]
@@ -87,6 +99,23 @@ def build(records: Iterable[Record], pricer: Pricer, resolve_tier: TierResolver 
             built.unknown_service_tiers[tier] = built.unknown_service_tiers.get(tier, 0) + n
     built.damaged_records = damaged
     return built
+
+
+def merge(parts: list[Built]) -> Built:
+    """One batch from its parts built apart (`stamps` gave them the batch's stamps)."""
+    if len(parts) == 1:
+        return parts[0]
+    spans = [p.spans for p in parts if p.spans.num_rows] or [parts[0].spans]
+    quality = [p.quality for p in parts if p.quality.num_rows] or [parts[0].quality]
+    out = Built(_concat(spans), _concat(quality))
+    for p in parts:
+        out.non_llm += p.non_llm
+        out.rejected += p.rejected
+        out.damaged_records += p.damaged_records
+        merge_reasons(out.reasons, p.reasons)
+        for tier, n in p.unknown_service_tiers.items():
+            out.unknown_service_tiers[tier] = out.unknown_service_tiers.get(tier, 0) + n
+    return out
 
 
 def _decode(body: bytes) -> DecodedTraces:

@@ -2,9 +2,10 @@
 
 Decode, normalize, price and Arrow cost ~30 µs of CPU per span, all under Python's GIL. Done on
 the collector's thread they compete with the acknowledgement path; so a batch of at least
-`min_pool_bytes` is built in a worker process (spawned, never forked: the embedded store runs
-engine threads), one per core, while the feeder inserts the batch before it. Small batches (a
-quiet collector, most tests) stay in-thread: no process is started until the first big batch.
+`min_pool_bytes` is cut into one part per worker process (spawned, never forked: the embedded
+store runs engine threads), the parts are built side by side while the feeder inserts the batch
+before, and merged into one insert. Small batches (a quiet collector, most tests) stay in-thread:
+no process is started until the first big batch, which is built here while the workers boot.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from tierscope.collector.ingest.batch import Built, build
+from tierscope.collector.ingest.batch import Built, build, merge, stamps
 from tierscope.collector.pricing.prices import Pricer, load_overrides
 from tierscope.collector.pricing.tiers import TierResolver
 from tierscope.collector.store.wal_format import Record
@@ -41,8 +42,8 @@ class Builder:
         self.pricer = Pricer(load_overrides(config.prices_file))
         self.resolve_tier = TierResolver(dict(config.tier_map))
 
-    def __call__(self, records: list[Record]) -> Built:
-        return build(records, self.pricer, self.resolve_tier, self.config.keep_content)
+    def __call__(self, records: list[Record], stamp: dict[str, int] | None = None) -> Built:
+        return build(records, self.pricer, self.resolve_tier, self.config.keep_content, stamp)
 
 
 _WORKER: Builder | None = None
@@ -53,43 +54,87 @@ def _start_worker(config: BuildConfig) -> None:
     _WORKER = Builder(config)
 
 
-def _build_in_worker(records: list[Record]) -> Built:
+def _build_in_worker(records: list[Record], stamp: dict[str, int] | None = None) -> Built:
     assert _WORKER is not None, "worker not initialised"
-    return _WORKER(records)
+    return _WORKER(records, stamp)
+
+
+def split(records: list[Record], parts: int) -> list[list[Record]]:
+    """`records` cut into at most `parts` runs of about equal payload bytes, in order."""
+    total = sum(len(r.payload) for r in records)
+    out: list[list[Record]] = [[]]
+    size = 0
+    for record in records:  # a record goes to the part its middle byte falls in
+        if out[-1] and len(out) < parts and size + len(record.payload) / 2 > total * len(out) / parts:
+            out.append([])
+        out[-1].append(record)
+        size += len(record.payload)
+    return out
+
+
+class Parts:
+    """A batch built in parts: `result()` waits for every part and merges them (a failed part raises)."""
+
+    def __init__(self, futures: list[Future]) -> None:
+        self.futures = futures
+
+    def result(self) -> Built:
+        return merge([f.result() for f in self.futures])
 
 
 class BuildPool:
-    """`submit(records)` -> Future[Built]: in a worker process for big batches, else in-thread."""
+    """`submit(records)` -> Future[Built] or Parts: in worker processes for big batches, else in-thread."""
 
-    def __init__(self, config: BuildConfig, workers: int = -1, min_pool_bytes: int = 256 << 10) -> None:
+    def __init__(self, config: BuildConfig, workers: int = -1, min_pool_bytes: int = 256 << 10,
+                 part_bytes: int = 2 << 20) -> None:
         self.local = Builder(config)
         self.config = config
         self.workers = (os.cpu_count() or 1) if workers < 0 else workers
-        self.min_pool_bytes = min_pool_bytes
+        self.min_pool_bytes, self.part_bytes = min_pool_bytes, part_bytes
         self.pooled_batches = 0
+        self.restarts = 0
+        self.max_restarts = 3
         self._pool: ProcessPoolExecutor | None = None
         self._warm: list[Future] = []
 
     @property
     def depth(self) -> int:
-        """Batches worth building ahead of the insert in hand."""
-        return max(1, self.workers)
+        """Batches in flight: with workers, the next one builds (on every worker) while one inserts."""
+        return 2 if self.workers else 1
 
-    def submit(self, records: list[Record]) -> Future:
-        """Build in a worker once the pool is up; while it starts (the first big batch starts it),
+    def parts(self, size: int) -> int:
+        """Parts to cut a batch of `size` bytes into: a multiple of the workers, each at most about
+        `part_bytes` (a worker's memory grows with its part), none under `min_pool_bytes`."""
+        per_worker = -(-size // (self.workers * self.part_bytes))
+        return max(1, min(size // self.min_pool_bytes, self.workers * per_worker))
+
+    def submit(self, records: list[Record]) -> Future | Parts:
+        """Build on the workers once the pool is up; while it starts (the first big batch starts it),
         build here, so no batch waits for interpreters to boot."""
-        if self.workers and sum(len(r.payload) for r in records) >= self.min_pool_bytes:
+        size = sum(len(r.payload) for r in records)
+        if self.workers and size >= self.min_pool_bytes:
             try:
-                if self._executor_ready():
-                    future = self._pool.submit(_build_in_worker, records)
+                if self.started():
+                    stamp = stamps(records)  # the whole batch's, so a replay writes the same keys
+                    parts = split(records, self.parts(size))
                     self.pooled_batches += 1
-                    return future
-            except (BrokenProcessPool, RuntimeError, OSError) as exc:  # cannot start workers here
-                log.warning("ingest worker processes unavailable (%s); building in the feeder's thread",
-                            str(exc).strip().splitlines()[0])
-                self.close()
-                self.workers = 0
+                    return Parts([self._pool.submit(_build_in_worker, part, stamp) for part in parts])
+            except (BrokenProcessPool, RuntimeError, OSError) as exc:
+                self._broken(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         return self.run_here(records)
+
+    def _broken(self, reason: str) -> None:
+        """A worker died (killed, out of memory): start a new pool with the next big batch, at most
+        `max_restarts` times. Workers that cannot start here at all: build in the feeder's thread."""
+        was_up = self._pool is not None and not self._warm
+        self.close()
+        if was_up and self.restarts < self.max_restarts:
+            self.restarts += 1
+            log.warning("an ingest worker process died (%s); restarting the pool (%d of %d)",
+                        reason, self.restarts, self.max_restarts)
+            return
+        log.warning("ingest worker processes unavailable (%s); building in the feeder's thread", reason)
+        self.workers = 0
 
     def run_here(self, records: list[Record]) -> Future:
         future: Future = Future()
@@ -99,7 +144,7 @@ class BuildPool:
             future.set_exception(exc)
         return future
 
-    def _executor_ready(self) -> bool:
+    def started(self) -> bool:
         """Start the pool if need be; True once every worker has started (and built a batch)."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),

@@ -1,0 +1,127 @@
+"""The store feeder's worker processes: a batch built in parts on them is the batch built in the
+feeder's thread, and a worker killed mid-build loses nothing and counts nothing twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from decimal import Decimal
+
+import httpx
+from genai_prices import Usage, calc_price
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from support import running_collector
+from tierscope.client import ApiClient
+from tierscope.collector.ingest.batch import pack
+from tierscope.collector.ingest.workers import BuildConfig, Builder, BuildPool, Parts, split
+from tierscope.collector.store.wal_format import Record
+
+START_NS = 1_795_000_000_000_000_000
+
+
+def request(trace_no: int, spans: int, model: str = "gpt-4o", plain: int = 0) -> bytes:
+    """`spans` LLM spans of one trace (ids from trace_no: a resend is identical), then `plain` non-LLM spans."""
+    body = ExportTraceServiceRequest()
+    ss = body.resource_spans.add().scope_spans.add()
+    for i in range(spans + plain):
+        span = ss.spans.add(name="chat", trace_id=trace_no.to_bytes(16, "big"), span_id=(i + 1).to_bytes(8, "big"),
+                            start_time_unix_nano=START_NS + trace_no * 1000 + i, end_time_unix_nano=START_NS + 10**9)
+        if i >= spans:
+            continue
+        for key, value in (("gen_ai.operation.name", "chat"), ("gen_ai.provider.name", "openai"),
+                           ("gen_ai.request.model", model), ("tierscope.role", f"r{trace_no % 3}")):
+            span.attributes.append(KeyValue(key=key, value=AnyValue(string_value=value)))
+        for key, value in (("gen_ai.usage.input_tokens", 1000 + trace_no), ("gen_ai.usage.output_tokens", 10 + i)):
+            span.attributes.append(KeyValue(key=key, value=AnyValue(int_value=value)))
+    return body.SerializeToString()
+
+
+def expected_cost(trace_nos, spans: int) -> Decimal:
+    return sum((calc_price(Usage(input_tokens=1000 + t, output_tokens=10 + i), model_ref="gpt-4o",
+                           provider_id="openai").total_price for t in trace_nos for i in range(spans)), Decimal(0))
+
+
+def rows(table) -> list[dict]:
+    return sorted(table.to_pylist(), key=lambda r: (r["tenant"], r["trace_id"], r["span_id"]))
+
+
+def started(pool: BuildPool, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pool.started():
+        assert time.monotonic() < deadline, "worker processes did not start"
+        time.sleep(0.05)
+
+
+def test_split_keeps_order_and_balances_bytes():
+    records = [Record(i, i, b"x" * size) for i, size in enumerate([10, 10, 10, 10, 40, 10, 10])]
+    parts = split(records, 2)
+    assert [r for part in parts for r in part] == records
+    assert [sum(len(r.payload) for r in part) for part in parts] == [40, 60]
+    assert split(records, 1) == [records]
+    assert len(split(records[:1], 4)) == 1
+
+
+def test_a_batch_built_in_parts_on_the_workers_is_the_batch_built_here():
+    """Two tenants interleaved, non-LLM spans, a rejected trace (trace 0: an all-zero id) and a
+    damaged record: same rows, same stamps, same counts."""
+    records = [Record(end=i + 1, time_us=1_000 + 7 * i,
+                      payload=pack("acme" if i % 2 else "beta", request(i, spans=40 + i, plain=i % 3)))
+               for i in range(12)]
+    records.insert(5, Record(end=99, time_us=5, payload=pack("acme", b"\xff\xff\xff\xff")))
+    pool = BuildPool(BuildConfig(), workers=2, min_pool_bytes=1 << 10)
+    try:
+        started(pool)
+        future = pool.submit(records)
+        assert isinstance(future, Parts) and len(future.futures) == 2  # built on both workers
+        pooled = future.result()
+    finally:
+        pool.close()
+    here = Builder(BuildConfig())(records)
+    assert pooled.spans.num_rows == here.spans.num_rows == sum(40 + i for i in range(1, 12))
+    assert rows(pooled.spans) == rows(here.spans)
+    assert rows(pooled.quality) == rows(here.quality)
+    # each part carries the whole batch's stamp: its tenant's newest append time (a replay writes the same keys)
+    stamps = {(r["tenant"], r["ingested_at"]) for r in pooled.spans.to_pylist()}
+    assert len(stamps) == 2 and {t for t, _ in stamps} == {"acme", "beta"}
+    assert (pooled.non_llm, pooled.rejected, pooled.damaged_records) == (here.non_llm, here.rejected, 1)
+    assert pooled.non_llm == sum(i % 3 for i in range(12))
+    assert pooled.reasons == here.reasons == {"trace_id must be 16 bytes, not all zero": 40}
+    assert pooled.rejected == 40
+
+
+def test_a_worker_killed_mid_build_loses_nothing_and_the_pool_comes_back(tmp_path):
+    """SIGKILL both workers right after a batch went to them: the feeder builds that batch itself,
+    the next big batch starts a new pool, and the totals are exact."""
+    spans = 2_000  # one ~300 KiB request: a batch big enough for the workers
+    with running_collector(tmp_path / "db", ingest_workers=2, grpc_port=0) as bc:
+        pool = bc.collector.builder
+        real_submit, killed = pool.submit, []
+
+        def submit(records):
+            out = real_submit(records)
+            if isinstance(out, Parts) and not killed:
+                killed.extend(p.pid for p in pool._pool._processes.values())
+                for pid in killed:
+                    os.kill(pid, signal.SIGKILL)
+            return out
+
+        pool.submit = submit
+        api = ApiClient(bc.url)
+        sent = []
+        deadline = time.monotonic() + 120
+        while pool.restarts == 0 or pool.pooled_batches < 3:  # killed once, then pooled again
+            assert time.monotonic() < deadline, (pool.restarts, pool.pooled_batches)
+            n = len(sent) + 1  # trace 0 would be an all-zero id
+            response = httpx.post(f"{bc.url}/v1/traces", content=request(n, spans),
+                                  headers={"content-type": "application/x-protobuf"}, timeout=30)
+            assert response.status_code == 200
+            sent.append(n)
+            bc.collector.flush(timeout=60)
+        assert killed and pool.restarts == 1 and pool.workers == 2
+        total = api.get("spend", by="role")["total"]
+        assert total["spans"] == spans * len(sent)
+        assert Decimal(total["cost_usd"]) == expected_cost(sent, spans)
+        assert bc.collector.feeder.stats.failed_inserts == 0
