@@ -110,7 +110,8 @@ def _load_row(r) -> tuple[str, str, str, str, str]:  # noqa: ANN001 - an ingest.
             f"{r.tree_peak_pss_mib:,.0f} MiB ({r.tree_peak_rss_mib:,.0f})")
 
 
-def section_ingest(report: Report, bodies: list[bytes], spans: int, clients: int, quick: bool) -> dict:
+def section_ingest(report: Report, bodies: list[bytes], spans: int, clients: int, quick: bool,
+                   base: str = INGEST_BASE) -> dict:
     """Sink, before and after side by side; returns this tree's ingest results for section 2.
     `--quick` (the smoke test) leaves out the base commit."""
     import ingest_compare
@@ -120,7 +121,7 @@ def section_ingest(report: Report, bodies: list[bytes], spans: int, clients: int
     decode = limit.decode_rate(bodies[: max(1, min(len(bodies), 200))], min(spans, 200 * 500))
     ack_bodies = request_bodies(512 * (20 if quick else 210), batch=512, seed=11)
     burst = 500 if quick else 5_000
-    sink, before, after = ingest_compare.compare(None if quick else INGEST_BASE, ack_bodies, bodies, spans,
+    sink, before, after = ingest_compare.compare(None if quick else base, ack_bodies, bodies, spans,
                                                  clients, burst)
     names = f"instant sink · {before.name} · {after.name}"
     report.add("1 ingest", f"ack latency p50 / p99, 512-span OTLP/HTTP requests, one sequential client: {names}",
@@ -275,6 +276,8 @@ def main() -> None:
     parser.add_argument("--query-budget", type=float, default=200, help="seconds for timing the read API")
     parser.add_argument("--query-days", type=int, default=90, help="days the query store's spans cover")
     parser.add_argument("--skip", default="", help="comma-separated sections to skip: ingest,limit,peer,query,shim")
+    parser.add_argument("--ingest-base", default=INGEST_BASE, help="the commit the ingest section measures beside "
+                        "this tree (default: the collector before the ingest log)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
     parser.add_argument("--out", default=str(RESULTS))
     a = parser.parse_args()
@@ -306,7 +309,7 @@ def main() -> None:
         mark[0] = now
 
     if "ingest" not in skip:
-        ingest_results = section_ingest(report, bodies, a.spans, a.clients, a.quick)
+        ingest_results = section_ingest(report, bodies, a.spans, a.clients, a.quick, a.ingest_base)
         report.add("6 memory", "collector peak RSS (VmHWM, main process) during the HTTP / gRPC run",
                    f"{ingest_results['http'].peak_rss_mib:,.0f} / {ingest_results['grpc'].peak_rss_mib:,.0f} MiB",
                    "≤ 1,024 MiB", max(r.peak_rss_mib for r in ingest_results.values()) <= 1024)

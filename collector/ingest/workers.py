@@ -13,6 +13,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
+import types
+from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -82,6 +85,18 @@ class Parts:
         return merge([f.result() for f in self.futures])
 
 
+@contextmanager
+def _without_main():
+    """A spawned process first re-runs its parent's `__main__` (an unguarded script, a Streamlit
+    page, a notebook); a worker needs only this module, so it is shown a blank one while spawning."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 class BuildPool:
     """`submit(records)` -> Future[Built] or Parts: in worker processes for big batches, else in-thread."""
 
@@ -147,9 +162,10 @@ class BuildPool:
     def started(self) -> bool:
         """Start the pool if need be; True once every worker has started (and built a batch)."""
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_worker, initargs=(self.config,))
-            self._warm = [self._pool.submit(_build_in_worker, []) for _ in range(self.workers)]
+            with _without_main():  # each warm-up submit spawns one worker (the pool never spawns more)
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_start_worker, initargs=(self.config,))
+                self._warm = [self._pool.submit(_build_in_worker, []) for _ in range(self.workers)]
         if self._warm and all(f.done() for f in self._warm):
             for f in self._warm:
                 f.result()  # a worker that failed to start raises here

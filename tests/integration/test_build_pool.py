@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
+import types
 from decimal import Decimal
 
 import httpx
@@ -90,6 +92,26 @@ def test_a_batch_built_in_parts_on_the_workers_is_the_batch_built_here():
     assert pooled.non_llm == sum(i % 3 for i in range(12))
     assert pooled.reasons == here.reasons == {"trace_id must be 16 bytes, not all zero": 40}
     assert pooled.rejected == 40
+
+
+def test_workers_do_not_rerun_the_parents_main_script(tmp_path, monkeypatch):
+    """Spawned processes re-run the parent's `__main__` unless told otherwise: a script without a
+    `__name__` guard, a Streamlit page, a notebook. The workers start and build without running it."""
+    script = tmp_path / "app.py"
+    marker = tmp_path / "ran"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\nraise SystemExit('the parent script ran in a worker')\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    pool = BuildPool(BuildConfig(), workers=2, min_pool_bytes=1 << 10)
+    try:
+        started(pool)
+        assert sys.modules["__main__"] is main
+        built = pool.submit([Record(1, 1, pack("acme", request(1, spans=30)))] * 2).result()
+    finally:
+        pool.close()
+    assert built.spans.num_rows == 60 and pool.workers == 2 and pool.restarts == 0
+    assert not marker.exists()
 
 
 def test_a_worker_killed_mid_build_loses_nothing_and_the_pool_comes_back(tmp_path):

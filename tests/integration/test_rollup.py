@@ -319,11 +319,19 @@ def test_a_sliced_refresh_lets_others_use_the_store_between_statements(collector
 
     # Each event is logged while its thread still holds the store's (reentrant) lock, so the log's order
     # is the order the lock was taken in, however the threads are scheduled after they let go of it.
+    # After a fill, the refresh waits (up to 10 s) until the other thread has had the lock: on a loaded
+    # machine its pause alone may pass before the other thread is scheduled. A refresh that kept the
+    # lock across statements would wait in vain, and the order below would show it.
+    other_ran = threading.Event()
+
     def logged(name, params):
         with store._lock:
             result = execute(name, params)
             if name == "rollup_fill":
                 events.append("fill")
+                other_ran.clear()
+        if name == "rollup_fill":
+            other_ran.wait(10)
         return result
 
     monkeypatch.setattr(store, "execute", logged)
@@ -334,6 +342,7 @@ def test_a_sliced_refresh_lets_others_use_the_store_between_statements(collector
             with store._lock:
                 store.rows("SELECT 1")
                 events.append("other")
+                other_ran.set()
 
     thread = threading.Thread(target=other)
     thread.start()
