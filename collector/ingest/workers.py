@@ -2,9 +2,9 @@
 
 Decode, normalize, price and Arrow cost ~30 µs of CPU per span, all under Python's GIL. Done on
 the collector's thread they compete with the acknowledgement path; so a batch of at least
-`min_pool_bytes` is cut into one part per worker process (spawned, never forked: the embedded
-store runs engine threads), the parts are built side by side while the feeder inserts the batch
-before, and merged into one insert. Small batches (a quiet collector, most tests) stay in-thread:
+`min_pool_bytes` is cut into parts, the same number for each worker process (spawned, never
+forked: the embedded store runs engine threads) and each about `part_bytes` at most; the parts are
+built side by side while the feeder inserts the batch before, and merged into one insert. Small batches (a quiet collector, most tests) stay in-thread:
 no process is started until the first big batch, which is built here while the workers boot.
 """
 

@@ -10,41 +10,12 @@ import time
 import types
 from decimal import Decimal
 
-import httpx
-from genai_prices import Usage, calc_price
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-
 from support import running_collector
+from test_durability import batch, expected_cost, post
 from tierscope.client import ApiClient
 from tierscope.collector.ingest.batch import pack
 from tierscope.collector.ingest.workers import BuildConfig, Builder, BuildPool, Parts, split
 from tierscope.collector.store.wal_format import Record
-
-START_NS = 1_795_000_000_000_000_000
-
-
-def request(trace_no: int, spans: int, model: str = "gpt-4o", plain: int = 0) -> bytes:
-    """`spans` LLM spans of one trace (ids from trace_no: a resend is identical), then `plain` non-LLM spans."""
-    body = ExportTraceServiceRequest()
-    ss = body.resource_spans.add().scope_spans.add()
-    for i in range(spans + plain):
-        span = ss.spans.add(name="chat", trace_id=trace_no.to_bytes(16, "big"), span_id=(i + 1).to_bytes(8, "big"),
-                            start_time_unix_nano=START_NS + trace_no * 1000 + i, end_time_unix_nano=START_NS + 10**9)
-        if i >= spans:
-            continue
-        for key, value in (("gen_ai.operation.name", "chat"), ("gen_ai.provider.name", "openai"),
-                           ("gen_ai.request.model", model), ("tierscope.role", f"r{trace_no % 3}")):
-            span.attributes.append(KeyValue(key=key, value=AnyValue(string_value=value)))
-        for key, value in (("gen_ai.usage.input_tokens", 1000 + trace_no), ("gen_ai.usage.output_tokens", 10 + i)):
-            span.attributes.append(KeyValue(key=key, value=AnyValue(int_value=value)))
-    return body.SerializeToString()
-
-
-def expected_cost(trace_nos, spans: int) -> Decimal:
-    return sum((calc_price(Usage(input_tokens=1000 + t, output_tokens=10 + i), model_ref="gpt-4o",
-                           provider_id="openai").total_price for t in trace_nos for i in range(spans)), Decimal(0))
-
 
 def rows(table) -> list[dict]:
     return sorted(table.to_pylist(), key=lambda r: (r["tenant"], r["trace_id"], r["span_id"]))
@@ -70,7 +41,7 @@ def test_a_batch_built_in_parts_on_the_workers_is_the_batch_built_here():
     """Two tenants interleaved, non-LLM spans, a rejected trace (trace 0: an all-zero id) and a
     damaged record: same rows, same stamps, same counts."""
     records = [Record(end=i + 1, time_us=1_000 + 7 * i,
-                      payload=pack("acme" if i % 2 else "beta", request(i, spans=40 + i, plain=i % 3)))
+                      payload=pack("acme" if i % 2 else "beta", batch(i, spans=40 + i, plain=i % 3)))
                for i in range(12)]
     records.insert(5, Record(end=99, time_us=5, payload=pack("acme", b"\xff\xff\xff\xff")))
     pool = BuildPool(BuildConfig(), workers=2, min_pool_bytes=1 << 10)
@@ -107,7 +78,7 @@ def test_workers_do_not_rerun_the_parents_main_script(tmp_path, monkeypatch):
     try:
         started(pool)
         assert sys.modules["__main__"] is main
-        built = pool.submit([Record(1, 1, pack("acme", request(1, spans=30)))] * 2).result()
+        built = pool.submit([Record(1, 1, pack("acme", batch(1, spans=30)))] * 2).result()
     finally:
         pool.close()
     assert built.spans.num_rows == 60 and pool.workers == 2 and pool.restarts == 0
@@ -137,8 +108,7 @@ def test_a_worker_killed_mid_build_loses_nothing_and_the_pool_comes_back(tmp_pat
         while pool.restarts == 0 or pool.pooled_batches < 3:  # killed once, then pooled again
             assert time.monotonic() < deadline, (pool.restarts, pool.pooled_batches)
             n = len(sent) + 1  # trace 0 would be an all-zero id
-            response = httpx.post(f"{bc.url}/v1/traces", content=request(n, spans),
-                                  headers={"content-type": "application/x-protobuf"}, timeout=30)
+            response = post(bc.url, batch(n, spans))
             assert response.status_code == 200
             sent.append(n)
             bc.collector.flush(timeout=60)

@@ -21,13 +21,16 @@ from tierscope.collector.store.clickhouse import Store
 START_NS = 1_795_000_000_000_000_000
 
 
-def batch(trace_no: int, spans: int = 100, model: str = "gpt-4o") -> bytes:
-    """One OTLP request: `spans` LLM spans of one trace; ids derive from trace_no, so a resend is identical."""
+def batch(trace_no: int, spans: int = 100, model: str = "gpt-4o", plain: int = 0) -> bytes:
+    """One OTLP request: `spans` LLM spans of one trace, then `plain` non-LLM spans; ids derive from
+    trace_no, so a resend is identical."""
     request = ExportTraceServiceRequest()
     ss = request.resource_spans.add().scope_spans.add()
-    for i in range(spans):
+    for i in range(spans + plain):
         span = ss.spans.add(name="chat", trace_id=trace_no.to_bytes(16, "big"), span_id=(i + 1).to_bytes(8, "big"),
                             start_time_unix_nano=START_NS + trace_no * 1000 + i, end_time_unix_nano=START_NS + 10**9)
+        if i >= spans:
+            continue
         for key, value in (("gen_ai.operation.name", "chat"), ("gen_ai.provider.name", "openai"),
                            ("gen_ai.request.model", model), ("tierscope.role", f"r{trace_no % 3}")):
             span.attributes.append(KeyValue(key=key, value=AnyValue(string_value=value)))
