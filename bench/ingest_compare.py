@@ -107,12 +107,19 @@ def measure_collector(variant: Variant, command: list[str] | None, ack_bodies: l
                       spans: int, clients: int, burst_spans: int) -> None:
     with CollectorProcess(command=command) as collector:  # burst_stored: what the burst added
         variant.ack_p50_ms, variant.ack_p99_ms = ack_latency(collector.url, ack_bodies)
-        before = collector.get("/api/v1/spend")["total"]["spans"]
+        before = _stored(collector)
         variant.burst = sdk_burst(collector.url, collector.grpc_port, burst_spans)
-        variant.burst_stored = collector.get("/api/v1/spend")["total"]["spans"] - before
-        variant.burst_stored = collector.get("/api/v1/spend")["total"]["spans"]
+        variant.burst_stored = _stored(collector) - before
     for protocol in ("http", "grpc"):
         variant.ingest[protocol] = ingest.run(protocol, bodies, spans, clients, command=command)
+
+
+def _stored(collector: CollectorProcess, timeout: float = 60) -> int:
+    """Spans visible once the collector's ingest log has drained into the store."""
+    deadline = time.monotonic() + timeout
+    while collector.get("/api/v1/stats").get("log_records", 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return collector.get("/api/v1/spend")["total"]["spans"]
 
 
 def compare(base_rev: str | None, ack_bodies: list[bytes], bodies: list[bytes], spans: int, clients: int,

@@ -5,7 +5,8 @@ the collector's thread they compete with the acknowledgement path; so a batch of
 `min_pool_bytes` is cut into parts, the same number for each worker process (spawned, never
 forked: the embedded store runs engine threads) and each about `part_bytes` at most; the parts are
 built side by side while the feeder inserts the batch before, and merged into one insert. Small batches (a quiet collector, most tests) stay in-thread:
-no process is started until the first big batch, which is built here while the workers boot.
+no process is started until the first big batch, which is built here while the workers boot --
+unless the pool is `warm()`ed first, as `tierscope serve` does before it listens.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import sys
 import types
 from contextlib import contextmanager
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -137,6 +138,20 @@ class BuildPool:
             except (BrokenProcessPool, RuntimeError, OSError) as exc:
                 self._broken(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         return self.run_here(records)
+
+    def warm(self, timeout: float = 60.0) -> bool:
+        """Start the workers now and wait (at most `timeout` s) until each has booted, so that the
+        first big batch does not pay for their start; False if they are not up (the pool then keeps
+        starting in the background, or builds in the feeder's thread if it cannot start)."""
+        if not self.workers:
+            return False
+        try:
+            self.started()
+            wait(self._warm, timeout)
+            return self.started()
+        except (BrokenProcessPool, RuntimeError, OSError) as exc:
+            self._broken(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            return False
 
     def _broken(self, reason: str) -> None:
         """A worker died (killed, out of memory): start a new pool with the next big batch, at most

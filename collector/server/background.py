@@ -8,6 +8,7 @@ import logging
 import signal
 import socket
 import sys
+import time
 
 import uvicorn
 
@@ -33,8 +34,11 @@ def check_port(host: str, port: int, what: str) -> None:
 
 
 async def serve(settings: Settings, collector: Collector | None = None, started: asyncio.Event | None = None,
-                stop: asyncio.Event | None = None) -> None:
-    """Serve until SIGINT/SIGTERM (or `stop` is set); `started` is set once both ports listen."""
+                stop: asyncio.Event | None = None, warm_workers: bool = False) -> None:
+    """Serve until SIGINT/SIGTERM (or `stop` is set); `started` is set once both ports listen.
+
+    `warm_workers` boots the ingest worker processes before listening (`tierscope serve`), so the
+    first burst is not built while they start; otherwise they start with the first big batch."""
     check_port(settings.host, settings.http_port, "HTTP")
     if settings.grpc_port:
         check_port(settings.host, settings.grpc_port, "gRPC")
@@ -46,6 +50,11 @@ async def serve(settings: Settings, collector: Collector | None = None, started:
     # The store feeder's thread runs Python for whole batches; hand the GIL back to the event loop
     # every millisecond (the default is 5 ms), so an ack never waits behind a batch for long.
     sys.setswitchinterval(0.001)
+    if warm_workers and collector.builder.workers:
+        began = time.monotonic()
+        up = collector.builder.warm()
+        log.info("ingest workers: %d %s in %.1f s", collector.builder.workers,
+                 "started" if up else "not up yet (the feeder builds in its thread meanwhile)", time.monotonic() - began)
     collector.start()
     config = uvicorn.Config(create_app(collector), host=settings.host, port=settings.http_port,
                             log_level="warning", access_log=False, lifespan="off")

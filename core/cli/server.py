@@ -29,7 +29,7 @@ def _run_collector(settings: Settings) -> None:
     from tierscope.collector.store.clickhouse import StoreError
 
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, warm_workers=True))
     except KeyboardInterrupt:
         pass
     except (StoreError, OSError, ValueError) as exc:

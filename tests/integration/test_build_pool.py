@@ -21,13 +21,6 @@ def rows(table) -> list[dict]:
     return sorted(table.to_pylist(), key=lambda r: (r["tenant"], r["trace_id"], r["span_id"]))
 
 
-def started(pool: BuildPool, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pool.started():
-        assert time.monotonic() < deadline, "worker processes did not start"
-        time.sleep(0.05)
-
-
 def test_split_keeps_order_and_balances_bytes():
     records = [Record(i, i, b"x" * size) for i, size in enumerate([10, 10, 10, 10, 40, 10, 10])]
     parts = split(records, 2)
@@ -46,7 +39,7 @@ def test_a_batch_built_in_parts_on_the_workers_is_the_batch_built_here():
     records.insert(5, Record(end=99, time_us=5, payload=pack("acme", b"\xff\xff\xff\xff")))
     pool = BuildPool(BuildConfig(), workers=2, min_pool_bytes=1 << 10)
     try:
-        started(pool)
+        assert pool.warm(), "worker processes did not start"
         future = pool.submit(records)
         assert isinstance(future, Parts) and len(future.futures) == 2  # built on both workers
         pooled = future.result()
@@ -65,6 +58,26 @@ def test_a_batch_built_in_parts_on_the_workers_is_the_batch_built_here():
     assert pooled.rejected == 40
 
 
+def test_warm_boots_the_workers_before_the_first_batch_and_no_workers_means_in_thread():
+    """`tierscope serve` warms the pool before it listens: the first big batch then goes to the
+    workers instead of being built in the feeder's thread while they boot."""
+    records = [Record(i + 1, i, pack("acme", batch(i + 1, spans=30))) for i in range(4)]
+    pool = BuildPool(BuildConfig(), workers=2, min_pool_bytes=1 << 10)
+    try:
+        assert pool.warm() and pool.started()
+        first = pool.submit(records)
+        assert isinstance(first, Parts) and first.result().spans.num_rows == 120
+    finally:
+        pool.close()
+    lazy = BuildPool(BuildConfig(), workers=2, min_pool_bytes=1 << 10)
+    try:  # not warmed: the first big batch is built here while the workers start
+        assert not isinstance(lazy.submit(records), Parts)
+    finally:
+        lazy.close()
+    none = BuildPool(BuildConfig(), workers=0, min_pool_bytes=1 << 10)
+    assert not none.warm() and not isinstance(none.submit(records), Parts) and none._pool is None
+
+
 def test_workers_do_not_rerun_the_parents_main_script(tmp_path, monkeypatch):
     """Spawned processes re-run the parent's `__main__` unless told otherwise: a script without a
     `__name__` guard, a Streamlit page, a notebook. The workers start and build without running it."""
@@ -76,7 +89,7 @@ def test_workers_do_not_rerun_the_parents_main_script(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "__main__", main)
     pool = BuildPool(BuildConfig(), workers=2, min_pool_bytes=1 << 10)
     try:
-        started(pool)
+        assert pool.warm(), "worker processes did not start"
         assert sys.modules["__main__"] is main
         built = pool.submit([Record(1, 1, pack("acme", batch(1, spans=30)))] * 2).result()
     finally:
