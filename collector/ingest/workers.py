@@ -15,6 +15,8 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
+import time
 import types
 from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor, wait
@@ -56,6 +58,16 @@ _WORKER: Builder | None = None
 def _start_worker(config: BuildConfig) -> None:
     global _WORKER
     _WORKER = Builder(config)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="tierscope-orphan-watch",
+                     daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    """A worker whose collector died (kill -9, out of memory) is reparented: it exits, instead of
+    idling with its memory until the machine restarts (a pool's workers wait on a pipe forever)."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(0)
 
 
 def _build_in_worker(records: list[Record], stamp: dict[str, int] | None = None) -> Built:

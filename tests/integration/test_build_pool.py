@@ -9,8 +9,9 @@ import sys
 import time
 import types
 from decimal import Decimal
+from pathlib import Path
 
-from support import running_collector
+from support import free_port, running_collector, serve_collector, wait_healthy
 from test_durability import batch, expected_cost, post
 from tierscope.client import ApiClient
 from tierscope.collector.ingest.batch import pack
@@ -130,3 +131,42 @@ def test_a_worker_killed_mid_build_loses_nothing_and_the_pool_comes_back(tmp_pat
         assert total["spans"] == spans * len(sent)
         assert Decimal(total["cost_usd"]) == expected_cost(sent, spans)
         assert bc.collector.feeder.stats.failed_inserts == 0
+
+
+def _children(pid: int) -> list[int]:
+    """Live child processes of `pid` (from /proc: no psutil here)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_exit_when_their_collector_is_killed(tmp_path):
+    """`tierscope serve` boots its workers before it listens; kill -9 of the collector must not leave
+    them behind (each holds its own interpreter and price tables)."""
+    port = free_port()
+    proc = serve_collector(f"chdb:{tmp_path / 'store'}", port, {"TIERSCOPE_INGEST_WORKERS": "2"})
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
+        children = _children(proc.pid)  # the workers and multiprocessing's resource tracker
+        spawned = [pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(spawned) == 2, children  # warm before healthy
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in children):
+        assert time.monotonic() < deadline, f"orphaned processes still running: {[p for p in children if _alive(p)]}"
+        time.sleep(0.1)
