@@ -11,6 +11,7 @@ unless the pool is `warm()`ed first, as `tierscope serve` does before it listens
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -55,9 +56,18 @@ class Builder:
 _WORKER: Builder | None = None
 
 
+def hot_path_gc() -> None:
+    """The hot path allocates many short-lived objects per span: freeze the long-lived ones (price
+    data, caches) and collect young objects less often (+17% spans/s in bench/results/experiments.md;
+    in the workers too, 2026-12-06 in bench/RESULTS.md). For the collector process and its workers."""
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+
+
 def _start_worker(config: BuildConfig) -> None:
     global _WORKER
     _WORKER = Builder(config)
+    hot_path_gc()
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="tierscope-orphan-watch",
                      daemon=True).start()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import socket
@@ -12,6 +11,7 @@ import time
 
 import uvicorn
 
+from tierscope.collector.ingest.workers import hot_path_gc
 from tierscope.collector.server.grpc_app import create_server
 from tierscope.collector.server.http_app import create_app
 from tierscope.collector.server.service import Collector
@@ -43,10 +43,7 @@ async def serve(settings: Settings, collector: Collector | None = None, started:
     if settings.grpc_port:
         check_port(settings.host, settings.grpc_port, "gRPC")
     collector = collector or Collector(settings)
-    # The hot path allocates many short-lived objects per span; freeze the long-lived ones (price
-    # data, caches) and collect young objects less often: +17% spans/s in bench/results/experiments.md.
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+    hot_path_gc()
     # The store feeder's thread runs Python for whole batches; hand the GIL back to the event loop
     # every millisecond (the default is 5 ms), so an ack never waits behind a batch for long.
     sys.setswitchinterval(0.001)
