@@ -128,6 +128,11 @@ def tree_peak_rss_mib(pid: int) -> float:
     return sum(status_kib(p, "VmHWM") for p in _tree(pid)) / 1024
 
 
+def tree_pss_mib(pid: int) -> float:
+    """PSS of `pid` and its descendants now: the memory the collector and its workers hold together."""
+    return sum(_pss_kib(p) for p in _tree(pid)) / 1024
+
+
 class PssSampler(threading.Thread):
     """The largest total proportional set size (PSS: shared pages split between the processes
     that map them) of `pid` and its descendants, sampled every `interval` seconds until stopped.
@@ -141,7 +146,7 @@ class PssSampler(threading.Thread):
 
     def run(self) -> None:
         while not self._done.wait(self.interval):
-            self.peak_kib = max(self.peak_kib, sum(_pss_kib(p) for p in _tree(self.pid)))
+            self.peak_kib = max(self.peak_kib, tree_pss_mib(self.pid) * 1024)
 
     def stop(self) -> float:
         self._done.set()

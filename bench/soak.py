@@ -27,6 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from collector_process import CollectorProcess, status_kib  # noqa: E402
+from ingest import tree_pss_mib  # noqa: E402
 from workload import live_request_bodies, request_bodies  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -35,7 +36,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--rate", type=int, default=5_000,
+    parser.add_argument("--rate", type=int, default=16_000,
                         help="spans/s; the default is about half of the ingest rate measured by `make bench`")
     parser.add_argument("--warmup", type=float, default=0.2, help="share of the run before RSS counts")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
@@ -87,11 +88,11 @@ def main() -> int:
                 warm, peak_reset = True, reset_peak_rss(collector.pid)
                 warm_at, refreshed_at_warm = datetime.now(UTC), collector.get("/api/v1/stats")["rollup_hours_refreshed"]
             if not samples or elapsed - samples[-1][0] >= 10:
-                samples.append((elapsed, status_kib(collector.pid, "VmRSS") / 1024))
+                samples.append((elapsed, tree_pss_mib(collector.pid)))  # the workers' memory counts too
                 load.append(os.getloadavg()[0])
                 health = collector.get("/healthz")  # no read barrier: the backlog as it is
                 backlog.append((health.get("log_bytes", 0), health.get("log_oldest_age_s", 0.0)))
-                print(f"  {elapsed:6.0f}s  {sent:>10,} spans  RSS {samples[-1][1]:7.1f} MiB  load {load[-1]:.1f}  "
+                print(f"  {elapsed:6.0f}s  {sent:>10,} spans  PSS {samples[-1][1]:7.1f} MiB  load {load[-1]:.1f}  "
                       f"log {backlog[-1][0] / 2**20:.1f} MiB, oldest {backlog[-1][1]:.1f} s", flush=True)
         wall = time.monotonic() - began
         peak = status_kib(collector.pid, "VmHWM") / 1024
@@ -112,10 +113,10 @@ def main() -> int:
                                                         else "no hour's end")),
             ("hours the rollup refresher recomputed in that window",
              "refresher off" if refreshed is None else f"{refreshed - (refreshed_at_warm or 0):,}"),
-            ("RSS after warm-up: min / mean / max", f"{min(steady):.0f} / {mean:.0f} / {max(steady):.0f} MiB"),
-            ("peak RSS after warm-up (VmHWM, between samples too)", f"{peak:.0f} MiB" if peak_reset else "-"),
-            ("RSS spread around the mean (target ±10%)", f"±{spread:.1%} — {'flat' if spread <= 0.10 else 'NOT flat'}"),
-            ("RSS mean, first / second half after warm-up", f"{_mean(steady[:len(steady) // 2]):.0f} / "
+            ("memory after warm-up, collector + workers (PSS): min / mean / max", f"{min(steady):.0f} / {mean:.0f} / {max(steady):.0f} MiB"),
+            ("peak RSS of the collector process after warm-up (VmHWM, between samples too)", f"{peak:.0f} MiB" if peak_reset else "-"),
+            ("memory spread around the mean (target ±10%)", f"±{spread:.1%} — {'flat' if spread <= 0.10 else 'NOT flat'}"),
+            ("memory mean, first / second half after warm-up", f"{_mean(steady[:len(steady) // 2]):.0f} / "
                                                             f"{_mean(steady[len(steady) // 2:]):.0f} MiB"),
             ("ingest log backlog, max bytes / max oldest age (sampled every ~10 s)",
              f"{max(b for b, _ in backlog) / 2**20:.1f} MiB / {max(a for _, a in backlog):.1f} s"),
@@ -124,7 +125,7 @@ def main() -> int:
     title = f"# tierscope soak — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {args.rate:,}/s for {args.minutes:g} min"
     table = (title + (f" ({', '.join(args.env)})" if args.env else "") + "\n\n| measure | value |\n| --- | --- |\n"
              + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n"
-             + f"\nRSS every ~10 s (MiB): {', '.join(f'{rss:.0f}' for _, rss in samples)}\n")
+             + f"\nPSS of the collector + workers every ~10 s (MiB): {', '.join(f'{rss:.0f}' for _, rss in samples)}\n")
     print("\n" + table)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"soak-{datetime.now(UTC):%Y%m%d-%H%M%S}.md").write_text(table)
