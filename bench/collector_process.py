@@ -15,6 +15,15 @@ import httpx
 from tierscope.launch import wait_healthy
 
 
+def _stop_children_on_sigterm() -> None:
+    """`kill` of a bench script runs its `finally`/`with` blocks, so the collector it started stops
+    too (by default SIGTERM ends Python at once, and the collector ran on, holding its store)."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -80,6 +89,7 @@ class CollectorProcess:
         return self.process.pid
 
     def start(self, timeout: float = 120) -> CollectorProcess:
+        _stop_children_on_sigterm()
         exe = Path(sys.executable).with_name("tierscope")
         command = [*(self.command or [str(exe)]), "serve", "--store", f"chdb:{self.store_path}", "--http-port", str(self.http_port),
                    "--grpc-port", str(self.grpc_port), "--prices", ""]
