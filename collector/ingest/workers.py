@@ -58,8 +58,8 @@ _WORKER: Builder | None = None
 
 def hot_path_gc() -> None:
     """The hot path allocates many short-lived objects per span: freeze the long-lived ones (price
-    data, caches) and collect young objects less often (+17% spans/s in bench/results/experiments.md;
-    in the workers too, 2026-12-06 in bench/RESULTS.md). For the collector process and its workers."""
+    data, caches) and collect young objects less often (bench/results/experiments.md, bench/RESULTS.md).
+    For the collector process and its workers."""
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
 
@@ -96,6 +96,12 @@ def split(records: list[Record], parts: int) -> list[list[Record]]:
         out[-1].append(record)
         size += len(record.payload)
     return out
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception's message, else its type's name (for a log line)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class Parts:
@@ -158,7 +164,7 @@ class BuildPool:
                     self.pooled_batches += 1
                     return Parts([self._pool.submit(_build_in_worker, part, stamp) for part in parts])
             except (BrokenProcessPool, RuntimeError, OSError) as exc:
-                self._broken(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+                self._broken(_reason(exc))
         return self.run_here(records)
 
     def warm(self, timeout: float = 60.0) -> bool:
@@ -172,7 +178,7 @@ class BuildPool:
             wait(self._warm, timeout)
             return self.started()
         except (BrokenProcessPool, RuntimeError, OSError) as exc:
-            self._broken(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            self._broken(_reason(exc))
             return False
 
     def _broken(self, reason: str) -> None:

@@ -134,19 +134,12 @@ def test_a_worker_killed_mid_build_loses_nothing_and_the_pool_comes_back(tmp_pat
 
 
 def _children(pid: int) -> list[int]:
-    """Live child processes of `pid` (from /proc: no psutil here)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
+    """Child processes of `pid` (from /proc: no psutil here)."""
+    return [int(c) for task in Path(f"/proc/{pid}/task").glob("*") for c in (task / "children").read_text().split()]
 
 
 def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
