@@ -148,6 +148,10 @@ def policy_routes(collector: Any) -> list[Route]:
             return JSONResponse({"error": str(exc)}, 401)
         action = request.path_params.get("action", "")
         try:
+            if not (request.method == "GET" and action == ""):
+                # status and the writes judge canaries on the spans acknowledged before this call (as
+                # every read does); the document routers poll is served at once from what is stored
+                await run_in_threadpool(collector.flush)
             if request.method == "GET" and action == "":
                 return await run_in_threadpool(_serve, store, tenant, policy_file, request.headers.get("if-none-match"))
             if request.method == "GET":
