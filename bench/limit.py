@@ -99,7 +99,7 @@ def insert_rate(bodies: list[bytes], batch: int = 20_000, settings: dict[str, in
         t0 = time.perf_counter()
         for b in batches:
             if settings:
-                store.client.insert_arrow("llm_spans", b, settings=settings)
+                store.insert_arrow("llm_spans", b, settings)
             else:
                 store.insert("llm_spans", b)
         elapsed = time.perf_counter() - t0

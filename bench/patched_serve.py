@@ -1,25 +1,12 @@
 """`tierscope` with proposed changes to files this benchmark does not own, applied as patches.
 
-For measuring change requests only (`python bench/ingest.py --patched insert_settings,...`);
+For measuring change requests only (`python bench/ingest.py --patched gc,...`);
 `make bench` never uses it. Usage: patched_serve.py PATCHES serve [tierscope serve options].
 """
 
 from __future__ import annotations
 
 import sys
-
-
-def _insert_settings() -> None:
-    """store.py: insert with optimize_on_insert=0 (reads use FINAL; no need to dedupe each block)."""
-    from tierscope.collector.store.clickhouse import Store
-
-    def insert(self, table, rows):  # noqa: ANN001
-        if rows.num_rows == 0:
-            return
-        with self._lock:
-            self.client.insert_arrow(table, rows, settings={"optimize_on_insert": 0})
-
-    Store.insert = insert
 
 
 def _gc() -> None:
@@ -66,7 +53,7 @@ def _baseline(rev: str = "efefdde") -> None:
         exec(compile(source, module.__file__, "exec"), module.__dict__)
 
 
-PATCHES = {"insert_settings": _insert_settings, "gc": _gc, "grpc_raw": _grpc_raw, "baseline": _baseline}
+PATCHES = {"gc": _gc, "grpc_raw": _grpc_raw, "baseline": _baseline}
 
 if __name__ == "__main__":
     for spec in filter(None, sys.argv[1].split(",")):

@@ -87,8 +87,7 @@ def reprice_store(store: Store, settings: Settings, since: str | None = None) ->
     began = time.monotonic()
     total = changed = 0
     for (month,) in store.rows(_SELECT_MONTHS, {"since": start}):
-        with store._lock:  # one month at a time bounds memory
-            rows = store.client.query_arrow(_SELECT_ROWS, parameters={"month": month, "since": start})
+        rows = store.arrow(_SELECT_ROWS, {"month": month, "since": start})  # a month at a time bounds memory
         if rows.num_rows == 0:
             continue
         fresh, n_changed = reprice_table(rows, pricer, time.time_ns() // 1000)

@@ -94,7 +94,8 @@ def create_app(collector: Collector) -> Starlette:
             collector.auth.tenant(request.headers.get("authorization"))
         except Unauthorized as exc:
             return JSONResponse({"error": str(exc)}, 401)
-        await run_in_threadpool(collector.flush)  # counters that include every span acked before this call
+        if request.query_params.get("wait") != "0":  # ?wait=0: the counters as they are, backlog and all
+            await run_in_threadpool(collector.flush)  # counters that include every span acked before this call
         return JSONResponse({**collector.stats(),
                              # The rollup refresher (None when it is off): hours recomputed since start, and the
                              # error of its last tick ("" when it succeeded).

@@ -18,7 +18,8 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -216,13 +217,40 @@ def _lock_holder(path: Path) -> str | None:
 class Store:
     """A migrated ClickHouse database with typed insert and named-query helpers.
 
-    Thread-safe: chdb sessions and HTTP clients are used under one lock (chdb is not re-entrant).
+    Thread-safe, with no lock of its own: each call takes a client no other call is using (a chdb
+    connection to the process's one embedded engine, or an HTTP client), so the engine runs an
+    insert beside a long read or a rollup fill, as a server does for several collectors. Clients are
+    kept for reuse: as many as calls ever ran at once.
     """
 
     def __init__(self, url: str = DEFAULT_STORE) -> None:
         self.url = StoreURL.parse(url)
-        self._lock = threading.RLock()
-        self.client = self._connect()
+        self._pool = threading.Condition()
+        self._idle = [self._connect()]  # the first now: a store that cannot open fails here
+        self._every = list(self._idle)
+        self._busy = 0
+        self._closed = False
+
+    @contextmanager
+    def _client(self) -> Iterator[Any]:
+        """A client for one call, given back after it."""
+        with self._pool:
+            if self._closed:
+                raise StoreError(f"store {self.describe()} is closed")
+            self._busy += 1
+            client = self._idle.pop() if self._idle else None
+        try:
+            if client is None:
+                client = self._connect()
+                with self._pool:
+                    self._every.append(client)
+            yield client
+        finally:
+            with self._pool:
+                self._busy -= 1
+                if client is not None:
+                    self._idle.append(client)
+                self._pool.notify_all()
 
     def _connect(self) -> Any:
         u = self.url
@@ -253,25 +281,25 @@ class Store:
         """Apply the migrations not yet recorded, then create every view afresh; returns the names of
         the migrations applied (views are not counted: they are created every time). Idempotent."""
         defined = views()
-        with self._lock:
-            self.client.command(MIGRATIONS_TABLE_DDL)
-            done = {row[0] for row in self.client.query("SELECT version FROM schema_migrations").result_rows}
+        with self._client() as client:
+            client.command(MIGRATIONS_TABLE_DDL)
+            done = {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
             applied = []
             for version, name, text in migrations():
                 if version in done:
                     continue
                 for statement in split_statements(text):
-                    self.client.command(statement)
-                self.client.command(
+                    client.command(statement)
+                client.command(
                     "INSERT INTO schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})",
                     parameters={"v": version, "n": name},
                 )
                 applied.append(name)
                 log.info("applied migration %s", name)
             for name in RETIRED_VIEWS:
-                self.client.command(f"DROP VIEW IF EXISTS {name}")
+                client.command(f"DROP VIEW IF EXISTS {name}")
             for _, statement in defined:
-                self.client.command(statement)
+                client.command(statement)
             return applied
 
     # --- writes -----------------------------------------------------------------------------------
@@ -280,58 +308,72 @@ class Store:
         insert, so a refresh that starts later is sure to see the rows: see sql/migrations/0004)."""
         if rows.num_rows == 0:
             return
-        with self._lock:
-            self.client.insert_arrow(table, rows, settings=INSERT_SETTINGS)
-            if table == "llm_spans":
-                self.mark_hours(rows)
-            elif table == "quality_events":
-                tenants, traces = pc.unique(rows["tenant"]).to_pylist(), pc.unique(rows["trace_id"]).to_pylist()
-                for i in range(0, len(traces), MARK_TRACES_PER_STATEMENT):
-                    self.execute("rollup_mark_traces",
-                                 {"tenants": tenants, "traces": traces[i:i + MARK_TRACES_PER_STATEMENT]})
+        self.insert_arrow(table, rows)
+        if table == "llm_spans":
+            self.mark_hours(rows)
+        elif table == "quality_events":
+            tenants, traces = pc.unique(rows["tenant"]).to_pylist(), pc.unique(rows["trace_id"]).to_pylist()
+            for i in range(0, len(traces), MARK_TRACES_PER_STATEMENT):
+                self.execute("rollup_mark_traces",
+                             {"tenants": tenants, "traces": traces[i:i + MARK_TRACES_PER_STATEMENT]})
+
+    def insert_arrow(self, table: str, rows: pa.Table, settings: Mapping[str, Any] = INSERT_SETTINGS) -> None:
+        """Insert Arrow rows as they are, marking nothing (`insert` is the one to use for spans)."""
+        with self._client() as client:
+            client.insert_arrow(table, rows, settings=dict(settings))
 
     def mark_hours(self, spans: pa.Table) -> None:
         """Stamp the (tenant, hour) pairs of `spans` as changed."""
         hours = pa.table({"tenant": spans["tenant"],
                           "hour": pc.floor_temporal(spans["start_time"], unit="hour")}).group_by(["tenant", "hour"])
         pairs = hours.aggregate([])
-        with self._lock:
-            self.execute("rollup_mark_hours", {"tenants": pairs["tenant"].to_pylist(),
-                                               "hours": pairs["hour"].to_pylist()})
+        self.execute("rollup_mark_hours", {"tenants": pairs["tenant"].to_pylist(), "hours": pairs["hour"].to_pylist()})
 
     def execute(self, name: str, parameters: Mapping[str, Any]) -> Any:
         """Run the named statement `sql/queries/<name>.sql` (an INSERT ... SELECT) with bound parameters."""
-        with self._lock:
-            return self.client.command(read_sql("queries", name), parameters=dict(parameters),
-                                       settings=READ_SETTINGS)
+        with self._client() as client:
+            return client.command(read_sql("queries", name), parameters=dict(parameters), settings=READ_SETTINGS)
 
     # --- reads ------------------------------------------------------------------------------------
     def query(self, name: str, parameters: Mapping[str, Any], over_rollup: bool = False) -> list[dict[str, Any]]:
         """Run the named query `sql/queries/<name>.sql` with bound parameters (over the rollup: see
         read_sql); rows as dicts."""
-        with self._lock:
-            result = self.client.query(read_sql("queries", name, over_rollup), parameters=dict(parameters),
-                                       settings=READ_SETTINGS)
+        with self._client() as client:
+            result = client.query(read_sql("queries", name, over_rollup), parameters=dict(parameters),
+                                  settings=READ_SETTINGS)
         columns = result.column_names
         return [dict(zip(columns, row)) for row in result.result_rows]
 
     def query_arrow(self, name: str, parameters: Mapping[str, Any], over_rollup: bool = False) -> pa.Table:
-        with self._lock:
-            return self.client.query_arrow(read_sql("queries", name, over_rollup), parameters=dict(parameters),
-                                           settings=READ_SETTINGS)
+        return self.arrow(read_sql("queries", name, over_rollup), parameters, READ_SETTINGS)
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         """Internal statements (fixed text, bound parameters); never user-supplied SQL."""
-        with self._lock:
-            return self.client.command(sql, parameters=dict(parameters or {}))
+        with self._client() as client:
+            return client.command(sql, parameters=dict(parameters or {}))
 
-    def rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple]:
-        with self._lock:
-            return self.client.query(sql, parameters=dict(parameters or {})).result_rows
+    def rows(self, sql: str, parameters: Mapping[str, Any] | None = None,
+             settings: Mapping[str, Any] | None = None) -> list[tuple]:
+        with self._client() as client:
+            return client.query(sql, parameters=dict(parameters or {}), settings=dict(settings or {})).result_rows
 
-    def close(self) -> None:
-        with self._lock:
+    def arrow(self, sql: str, parameters: Mapping[str, Any] | None = None,
+              settings: Mapping[str, Any] | None = None) -> pa.Table:
+        """Rows of a fixed internal statement as an Arrow table."""
+        with self._client() as client:
+            return client.query_arrow(sql, parameters=dict(parameters or {}), settings=dict(settings or {}))
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Close every client once the calls under way have ended (at most `timeout` seconds: an
+        engine closed under a running call would take the process down); later calls raise StoreError."""
+        with self._pool:
+            if self._closed:
+                return
+            self._closed = True
+            self._pool.wait_for(lambda: self._busy == 0, timeout)
+            clients, self._idle, self._every = self._every, [], []
+        for client in clients:
             try:
-                self.client.close()
-            except Exception:  # closing twice or a dead server: nothing to do
+                client.close()
+            except Exception:  # a dead server: nothing to close
                 pass

@@ -50,11 +50,6 @@ MAX_WAIT = timedelta(minutes=5)
 # hour (tens to hundreds of combinations) stays one statement, and up to REFRESH_CHUNK_HOURS of them
 # share one.
 GROUPS_PER_FILL = 10_000
-# After each fill statement the refresher leaves the store alone for a share of the time it took (at
-# least 50 ms, at most 1 s), so ingest and reads waiting on the store's lock get in between slices:
-# a Python lock is not fair, and back to back the statements of one sliced hour held ingest off for
-# ~35 s in a soak (bench/results/experiments.md, "Sliced fills").
-YIELD_SHARE, YIELD_MIN_S, YIELD_MAX_S = 0.25, 0.05, 1.0
 # Rows of the per-task rollup (task_hourly: one per trace x role x feature x team x service x
 # environment in an hour) one fill statement may group. An hour with more is filled in slices of
 # the trace-id range (`trace_slices`); trace_id follows the hour in llm_spans' key, so unlike the
@@ -249,8 +244,8 @@ def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: floa
     answer stale a moment later. The refresher thread passes `quiet=QUIET` for the same reason.
 
     Each run of consecutive hours is sized first (rollup_fill_groups) and filled in statements of at
-    most `groups_per_fill` dimension combinations (`fill_batches`); the store is left to ingest and
-    reads for a while between statements (YIELD_SHARE), and `stopping()` is asked there too. An hour
+    most `groups_per_fill` dimension combinations (`fill_batches`); `stopping()` is asked before each
+    statement. Ingest and reads run beside the statements (the store has a client per call). An hour
     is stamped once all its statements are in, so a read never takes a half-filled hour from the
     rollup (one left half-filled stays dirty, and is recomputed whole next time). The per-task
     rollup (task_hourly) of a batch's hours is filled in the same way before the stamp, sized by its
@@ -267,7 +262,7 @@ def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: floa
         hour = _utc(r["hour"])
         if hour + HOUR <= sealed and due(int(r["marked_at"]), int(r["computed_at"]), version, quiet, max_wait):
             pending.setdefault(r["tenant"], []).append(hour)
-    done, started, pause = 0, time.monotonic(), 0.0
+    done, started = 0, time.monotonic()
     for tenant, hours in pending.items():
         for run in _runs(hours, chunk_hours):
             sizes = store.query("rollup_fill_groups", {"tenant": tenant, "since": run[0], "until": run[-1] + HOUR})
@@ -280,13 +275,9 @@ def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: floa
                     statements += [("task_fill", {"since": hours[0], "until": hours[-1] + HOUR, "lo": lo, "hi": hi})
                                    for lo, hi in trace_slices(slices)]
                 for name, bounds in statements:
-                    if pause:
-                        time.sleep(pause)
                     if stopping():
                         return done
-                    began = time.monotonic()
                     store.execute(name, {"tenant": tenant, "version": version, **bounds})
-                    pause = min(YIELD_MAX_S, max(YIELD_MIN_S, (time.monotonic() - began) * YIELD_SHARE))
                 store.execute("rollup_stamp", {"tenant": tenant, "hours": batch, "version": version})
                 done += len(batch)
                 if budget_s is not None and time.monotonic() - started > budget_s:

@@ -143,6 +143,7 @@ def test_store_outage_keeps_acking_into_the_log_then_drains_with_zero_loss_and_a
         stats = httpx.get(f"{url}/api/v1/stats").json()
         assert stats["log_records"] == len(accepted) and stats["log_oldest_age_s"] >= 0.5
         assert stats["rejected_overload"] == 1 and stats["store_available"] is False
+        assert httpx.get(f"{url}/api/v1/stats?wait=0").json()["log_records"] == len(accepted)  # no read barrier
         store.down = False
         total = ApiClient(url).get("spend")["total"]  # waits for what was acked before it
         assert log.backlog().records == 0

@@ -177,7 +177,7 @@ def test_bad_input(store, tmp_path):
 
 
 def test_reprice_fills_savings_of_rows_stored_without_them(store):
-    rows = store.client.query_arrow("SELECT * FROM llm_spans FINAL ORDER BY span_id")
+    rows = store.arrow("SELECT * FROM llm_spans FINAL ORDER BY span_id")
     blank = rows
     for name in ("cache_saving_usd", "batch_saving_usd"):  # as a row stored before migration 0015 reads
         index = blank.schema.get_field_index(name)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from support import running_collector
 from test_month_close import MODELS, ROLES, TEAMS, export, ns
@@ -245,7 +246,7 @@ def test_reads_equal_v_spans_before_and_after_refresh_and_after_late_changes(col
 
     # A retried batch (the same spans again) changes nothing; new spans and late quality on an
     # already-refreshed hour show at once (the hour is dirty, read raw) and after the next refresh.
-    retried = store.client.query_arrow("SELECT * FROM llm_spans FINAL ORDER BY span_id LIMIT 50")
+    retried = store.arrow("SELECT * FROM llm_spans FINAL ORDER BY span_id LIMIT 50")
     store.insert("llm_spans", retried)  # what a retried OTLP batch becomes: the same keys again
     assert rollup.dirty_hours(store, "default", T - timedelta(days=3), T + timedelta(days=3))
     assert snapshot(store, use_rollup=True) == _approx_quality(raw)
@@ -304,56 +305,29 @@ def test_an_hour_filled_in_slices_holds_the_rows_of_one_statement(collector):
             store.command(f"ALTER TABLE {table} DELETE WHERE tenant = 'slices' SETTINGS mutations_sync = 1")
 
 
-def test_a_sliced_refresh_lets_others_use_the_store_between_statements(collector, monkeypatch):
-    """Between the statements of a sliced hour, a thread waiting on the store gets in: the refresher
-    pauses, since a Python lock is not fair (without the pause, the other thread got into 13 of 22
-    gaps here, and a soak's ingest waited ~35 s)."""
+def test_an_insert_runs_beside_a_long_statement_and_is_marked(collector):
+    """The store has no lock of its own: an insert (with its hour's mark) runs while another thread's
+    statement is in the engine, as ingest does beside a rollup fill or a slow read."""
     import threading
 
     store = collector.collector.store
-    rollup.refresh(store)
-    hours = [T + timedelta(hours=i) for i in range(3)]
-    store.execute("rollup_mark_hours", {"tenants": ["default"] * 3, "hours": hours})
-    events: list[str] = []
-    execute = store.execute
-
-    # Each event is logged while its thread still holds the store's (reentrant) lock, so the log's order
-    # is the order the lock was taken in, however the threads are scheduled after they let go of it.
-    # After a fill, the refresh waits (up to 10 s) until the other thread has had the lock: on a loaded
-    # machine its pause alone may pass before the other thread is scheduled. A refresh that kept the
-    # lock across statements would wait in vain, and the order below would show it.
-    other_ran = threading.Event()
-
-    def logged(name, params):
-        with store._lock:
-            result = execute(name, params)
-            if name == "rollup_fill":
-                events.append("fill")
-                other_ran.clear()
-        if name == "rollup_fill":
-            other_ran.wait(10)
-        return result
-
-    monkeypatch.setattr(store, "execute", logged)
-    done = threading.Event()
-
-    def other() -> None:
-        while not done.is_set():
-            with store._lock:
-                store.rows("SELECT 1")
-                events.append("other")
-                other_ran.set()
-
-    thread = threading.Thread(target=other)
-    thread.start()
+    one = store.arrow("SELECT * FROM llm_spans FINAL WHERE tenant = 'default' LIMIT 1")  # a stored span, as Arrow
+    table = one.set_column(one.schema.get_field_index("tenant"), "tenant", pa.array(["beside"]))
+    hour = rollup.floor_hour(datetime.fromtimestamp(table["start_time"][0].value // 10**9, UTC))
+    slow_done = threading.Event()
+    slow = threading.Thread(target=lambda: (store.rows("SELECT sleep(3)"), slow_done.set()))
     try:
-        assert rollup.refresh(store, groups_per_fill=1) == 3
+        slow.start()
+        time.sleep(0.3)  # the sleep is in the engine
+        store.insert("llm_spans", table)
+        inserted_while_busy = not slow_done.is_set()
+        slow.join()
+        assert inserted_while_busy  # with one lock around the engine, the insert waited 2.7 s for the sleep
+        assert store.rows("SELECT count() FROM llm_spans WHERE tenant = 'beside'") == [(1,)]
+        assert rollup.dirty_hours(store, "beside", hour, hour + HOUR) == [hour]
     finally:
-        done.set()
-        thread.join()
-    fills = [i for i, e in enumerate(events) if e == "fill"]
-    assert len(fills) >= 9  # every hour has several combinations: one statement each
-    assert all("other" in events[a + 1:b] for a, b in zip(fills, fills[1:]))
+        for table_name in ("llm_spans", "rollup_marks"):
+            store.command(f"ALTER TABLE {table_name} DELETE WHERE tenant = 'beside' SETTINGS mutations_sync = 1")
 
 
 def test_fill_batches_keep_each_statement_under_the_group_limit():

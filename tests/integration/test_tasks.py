@@ -160,7 +160,7 @@ def test_cost_per_task_equals_the_sum_of_its_calls_in_every_rollup_state(collect
     assert store.rows("SELECT count() FROM task_hourly")[0][0] >= refresh_sliced
     assert check(api, store) == raw
 
-    retried = store.client.query_arrow("SELECT * FROM llm_spans FINAL ORDER BY span_id LIMIT 60")
+    retried = store.arrow("SELECT * FROM llm_spans FINAL ORDER BY span_id LIMIT 60")
     store.insert("llm_spans", retried)  # a retried OTLP batch: the same keys again
     assert check(api, store) == raw  # its hours dirty, read raw
     refresh(store)
