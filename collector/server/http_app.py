@@ -97,9 +97,10 @@ def create_app(collector: Collector) -> Starlette:
         if request.query_params.get("wait") != "0":  # ?wait=0: the counters as they are, backlog and all
             await run_in_threadpool(collector.flush)  # counters that include every span acked before this call
         return JSONResponse({**collector.stats(),
-                             # The rollup refresher (None when it is off): hours recomputed since start, and the
-                             # error of its last tick ("" when it succeeded).
+                             # The rollup refresher (None when it is off): hours recomputed since start, fill
+                             # statements begun, and the error of its last tick ("" when it succeeded).
                              "rollup_hours_refreshed": collector.rollup.hours_refreshed if collector.rollup else None,
+                             "rollup_statements": collector.rollup.statements if collector.rollup else None,
                              "rollup_error": collector.rollup.last_error if collector.rollup else None})
 
     settings = collector.settings

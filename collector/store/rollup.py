@@ -235,7 +235,7 @@ def trace_slices(parts: int) -> list[tuple[str, str]]:
 def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: float | None = None,
             settle: timedelta = SETTLE, quiet: timedelta = timedelta(0), max_wait: timedelta = MAX_WAIT,
             groups_per_fill: int = GROUPS_PER_FILL, tasks_per_fill: int = TASKS_PER_FILL,
-            stopping: Callable[[], bool] = lambda: False,
+            stopping: Callable[[], bool] = lambda: False, on_statement: Callable[[str], None] = lambda name: None,
             now: datetime | None = None) -> int:
     """Recompute every changed hour that ended at least `settle` ago and is `due` (with the default
     `quiet` of 0, every one); returns how many hours were recomputed. Idempotent. The open hour is
@@ -245,7 +245,8 @@ def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: floa
 
     Each run of consecutive hours is sized first (rollup_fill_groups) and filled in statements of at
     most `groups_per_fill` dimension combinations (`fill_batches`); `stopping()` is asked before each
-    statement. Ingest and reads run beside the statements (the store has a client per call). An hour
+    statement, and `on_statement(name)` is told of each. Ingest and reads run beside the statements (the
+    store has a client per call). An hour
     is stamped once all its statements are in, so a read never takes a half-filled hour from the
     rollup (one left half-filled stays dirty, and is recomputed whole next time). The per-task
     rollup (task_hourly) of a batch's hours is filled in the same way before the stamp, sized by its
@@ -277,6 +278,7 @@ def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: floa
                 for name, bounds in statements:
                     if stopping():
                         return done
+                    on_statement(name)
                     store.execute(name, {"tenant": tenant, "version": version, **bounds})
                 store.execute("rollup_stamp", {"tenant": tenant, "hours": batch, "version": version})
                 done += len(batch)
@@ -312,13 +314,17 @@ class RollupRefresher(Loop):
         self.quiet = quiet
         self.max_wait = max_wait
         self.hours_refreshed = 0
+        self.statements = 0  # fill statements begun since start (an hour is counted once all of its are in)
         self.last_error = ""
+
+    def _count(self, name: str) -> None:
+        self.statements += 1
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 n = refresh(self.store, budget_s=self.interval, quiet=self.quiet, max_wait=self.max_wait,
-                            stopping=self._stop.is_set)
+                            stopping=self._stop.is_set, on_statement=self._count)
                 self.hours_refreshed += n
                 self.last_error = ""
                 if n > 24:

@@ -161,10 +161,11 @@ def test_stats_report_what_the_refresher_did(tmp_path):
         while (stats := httpx.get(f"{running.url}/api/v1/stats").json())["rollup_hours_refreshed"] < 3:
             assert time.monotonic() < deadline, stats
             time.sleep(0.2)
-        assert stats["rollup_error"] == ""
+        assert stats["rollup_error"] == "" and stats["rollup_statements"] >= 2  # a rollup fill and a task fill
     with running_collector(tmp_path / "store", rollup_interval_s=0, alert_interval_s=0) as running:
         stats = httpx.get(f"{running.url}/api/v1/stats").json()
         assert stats["rollup_hours_refreshed"] is None and stats["rollup_error"] is None
+        assert stats["rollup_statements"] is None
 
 
 def spans(seed: int, n: int, low: str, high: str) -> list[dict]:
