@@ -65,6 +65,7 @@ def main() -> int:
     collector = CollectorProcess(env=dict(kv.split("=", 1) for kv in args.env)).start()
     samples: list[tuple[float, float]] = []
     main_pss: list[float] = []  # the collector process alone (the embedded engine lives there), MiB
+    engine: list[float] = []  # what the engine tracks as in use (MemoryTracking), MiB
     load: list[float] = []  # the machine's 1-minute load average beside each sample (it is shared)
     backlog: list[tuple[int, float]] = []  # ingest log: unstored bytes and the oldest span's age, per sample
     # per sample: (seconds, spans in the store, fill statements the refresher began) -> the store's rate per window
@@ -97,7 +98,8 @@ def main() -> int:
                 stats = collector.get("/api/v1/stats", wait="0")  # no read barrier: the backlog as it is
                 backlog.append((stats["log_bytes"], stats["log_oldest_age_s"]))
                 written.append((elapsed, stats["spans_written"], stats["rollup_statements"] or 0))
-                print(f"  {elapsed:6.0f}s  {sent:>10,} spans  PSS {samples[-1][1]:7.1f} MiB (collector {main_pss[-1]:6.1f})  load {load[-1]:.1f}  "
+                engine.append((stats["store_memory_bytes"] or 0) / 2**20)
+                print(f"  {elapsed:6.0f}s  {sent:>10,} spans  PSS {samples[-1][1]:7.1f} MiB (collector {main_pss[-1]:6.1f}, engine {engine[-1]:6.1f})  load {load[-1]:.1f}  "
                       f"log {backlog[-1][0] / 2**20:.1f} MiB, oldest {backlog[-1][1]:.1f} s", flush=True)
         wall = time.monotonic() - began
         peak = status_kib(collector.pid, "VmHWM") / 1024
@@ -108,6 +110,7 @@ def main() -> int:
         collector.stop()
     steady = [rss for t, rss in samples if t >= seconds * args.warmup]
     main_steady = [m for (t, _), m in zip(samples, main_pss) if t >= seconds * args.warmup]
+    engine_steady = [m for (t, _), m in zip(samples, engine) if t >= seconds * args.warmup]
     # The store's rate in each window between samples after warm-up, and in the windows where the refresher
     # began a fill statement (the #15 bar: never below 80% of the mean there).
     windows = [((n1 - n0) / (t1 - t0), h1 > h0) for (t0, n0, h0), (t1, n1, h1) in zip(written, written[1:])
@@ -128,6 +131,8 @@ def main() -> int:
             ("memory after warm-up, collector + workers (PSS): min / mean / max", f"{min(steady):.0f} / {mean:.0f} / {max(steady):.0f} MiB"),
             ("the collector process alone (PSS): min / mean / max",
              f"{min(main_steady):.0f} / {_mean(main_steady):.0f} / {max(main_steady):.0f} MiB"),
+            ("the engine's tracked memory (MemoryTracking): min / mean / max",
+             f"{min(engine_steady):.0f} / {_mean(engine_steady):.0f} / {max(engine_steady):.0f} MiB"),
             ("peak RSS of the collector process after warm-up (VmHWM, between samples too)", f"{peak:.0f} MiB" if peak_reset else "-"),
             ("memory spread around the mean (target ±10%)", f"±{spread:.1%} — {'flat' if spread <= 0.10 else 'NOT flat'}"),
             ("memory mean, first / second half after warm-up", f"{_mean(steady[:len(steady) // 2]):.0f} / "

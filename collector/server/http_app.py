@@ -96,7 +96,7 @@ def create_app(collector: Collector) -> Starlette:
             return JSONResponse({"error": str(exc)}, 401)
         if request.query_params.get("wait") != "0":  # ?wait=0: the counters as they are, backlog and all
             await run_in_threadpool(collector.flush)  # counters that include every span acked before this call
-        return JSONResponse({**collector.stats(),
+        return JSONResponse({**collector.stats(), "store_memory_bytes": await run_in_threadpool(collector.store_memory),
                              # The rollup refresher (None when it is off): hours recomputed since start, fill
                              # statements begun, and the error of its last tick ("" when it succeeded).
                              "rollup_hours_refreshed": collector.rollup.hours_refreshed if collector.rollup else None,

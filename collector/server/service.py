@@ -148,6 +148,14 @@ class Collector:
             "store_available": getattr(self.store, "available", True) and not self.feeder.store_down,
         }
 
+    def store_memory(self) -> int | None:
+        """Bytes the ClickHouse engine tracks as in use (MemoryTracking: the embedded engine's share of this
+        process, or the server's); None while the store does not answer."""
+        try:
+            return int(self.store.rows("SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'")[0][0])
+        except Exception:  # a store that is down (clickhouse-connect and chdb raise many types): unknown
+            return None
+
     def health(self) -> tuple[str, dict[str, object]]:
         """("ok" | "degraded", details): degraded while the store is down or the backlog is too old."""
         backlog = self.log.backlog()

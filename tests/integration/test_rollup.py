@@ -162,6 +162,7 @@ def test_stats_report_what_the_refresher_did(tmp_path):
             assert time.monotonic() < deadline, stats
             time.sleep(0.2)
         assert stats["rollup_error"] == "" and stats["rollup_statements"] >= 2  # a rollup fill and a task fill
+        assert stats["store_memory_bytes"] > 0  # what the embedded engine tracks as in use
     with running_collector(tmp_path / "store", rollup_interval_s=0, alert_interval_s=0) as running:
         stats = httpx.get(f"{running.url}/api/v1/stats").json()
         assert stats["rollup_hours_refreshed"] is None and stats["rollup_error"] is None
