@@ -248,9 +248,12 @@ class Store:
         finally:
             with self._pool:
                 self._busy -= 1
-                if client is not None:
+                late = self._closed  # closed (after its timeout) while this call ran: close this client too
+                if client is not None and not late:
                     self._idle.append(client)
                 self._pool.notify_all()
+            if client is not None and late:
+                client.close()
 
     def _connect(self) -> Any:
         u = self.url
