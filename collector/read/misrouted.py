@@ -233,7 +233,8 @@ def _groups(store: Store, params: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _hours(store: Store, params: Mapping[str, Any]) -> pa.Table:
     """misrouted_hours over params' range, clean hours from the rollup (as rollup.read does for
     dict rows): equal to the raw query's rows, in its order. A rollup hour with a group whose calls
-    are partly priced cannot give the priced calls' tokens, so that hour is read raw too."""
+    are partly priced cannot give the priced calls' tokens, so that hour (or the hour of that unit)
+    is read raw too."""
     p = rollup.current_plan(store, params)
     parts: list[pa.Table] = []
     if p.h0 is not None:
@@ -242,10 +243,15 @@ def _hours(store: Store, params: Mapping[str, Any]) -> pa.Table:
         if len(mixed):
             clean = clean.filter(pc.invert(pc.is_in(clean["start_ns"], pa.array(mixed))))
             hours = [datetime.fromtimestamp(ns // 10**9, UTC) for ns in mixed.tolist()]
-            p = rollup.at_most(rollup.plan(params["since"], params["until"], [*p.dirty, *hours]), rollup.RAW_READS)
+            p = rollup.at_most(rollup.without(p, hours, params["since"], params["until"]), rollup.RAW_READS)
         parts.append(clean)
     parts += [store.query_arrow("misrouted_hours", {**params, "since": a, "until": b}) for a, b in p.raw]
     table = pa.concat_tables([t.drop_columns(["mixed"]).cast(_HOURS_SCHEMA) for t in parts])
+    if len(parts) > 1:  # an hour read partly from its units' rows and partly raw: one row per hour
+        sums = _HOURS_SCHEMA.names[len(_CALL_KEYS) + 1:]
+        table = table.group_by([*_CALL_KEYS, "start_ns"]).aggregate([(c, "sum") for c in sums])
+        table = table.rename_columns([n.removesuffix("_sum") for n in table.column_names]).select(
+            _HOURS_SCHEMA.names).cast(_HOURS_SCHEMA)
     return table.sort_by([(k, "ascending") for k in (*_CALL_KEYS, "start_ns")])
 
 

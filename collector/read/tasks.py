@@ -35,11 +35,14 @@ _EMPTY = {"tasks": 0, "unpriced_tasks": 0, "priced_tasks": 0, "total_usd": None,
 
 def task_params(store: Store, q: Mapping[str, Any], tenant: str) -> dict[str, Any]:
     """The arguments of v_tasks ($tasks) for the scope in `q` plus its `feature` filter (repeatable):
-    the clean hours and at most RAW_SLOTS raw ranges of the current plan, unused slots empty."""
+    the clean hours and units and at most RAW_SLOTS raw ranges of the current plan, unused slots empty."""
     params = {**scope(q, tenant), "features": parse_list("feature", q.get("feature"))}
     p = rollup.current_plan(store, params, max_raw=RAW_SLOTS)
     raw: list[tuple[datetime, datetime]] = [*p.raw, *[(EPOCH, EPOCH)] * (RAW_SLOTS - len(p.raw))]
-    out = {**params, "h0": p.h0 or EPOCH, "h1": p.h1 or EPOCH, "dirty": list(p.dirty)}
+    parts = rollup.clean_hours(params, p) if p.h0 is not None else {"since": EPOCH, "until": EPOCH, "h0": EPOCH,
+                                                                   "h1": EPOCH, "dirty": [], "units": []}
+    out = {**params, **{k: parts[k] for k in ("h0", "h1", "dirty", "units")},
+           "rollup_since": parts["since"], "rollup_until": parts["until"]}
     for i, (a, b) in enumerate(raw):
         out[f"raw{i}_since"], out[f"raw{i}_until"] = a, b
     return out

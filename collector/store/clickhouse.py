@@ -88,15 +88,19 @@ class StoreURL:
 _SCOPE = ("tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')}, "
           "roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)}, "
           "environments = {environments:Array(String)}")
-# The clean hours of a rollup table (spend_hourly, task_hourly) a view reads: a tenant's hours of
-# [since, until) not in `dirty`, each from its latest refresh (rollup_hours), the shared filters.
+# The clean parts of a rollup table (spend_hourly, task_hourly) a view reads, in a tenant's
+# [since, until): the hours of [h0, h1) not in `dirty` from their hour rows, the 5-minute `units`
+# from their unit rows, each from its latest refresh (rollup_hours), the shared filters
+# (collector/store/rollup.py plans which).
 _CLEAN_HOURS = """tenant = {tenant:String}
   AND hour >= {since:DateTime64(9, 'UTC')} AND hour < {until:DateTime64(9, 'UTC')}
-  AND NOT has({dirty:Array(DateTime('UTC'))}, hour)
-  AND (hour, version) GLOBAL IN (
-      SELECT hour, max(computed_at) FROM rollup_hours
+  AND ((minutes = 60 AND hour >= {h0:DateTime64(9, 'UTC')} AND hour < {h1:DateTime64(9, 'UTC')}
+        AND NOT has({dirty:Array(DateTime('UTC'))}, hour))
+       OR (minutes = 5 AND has({units:Array(DateTime('UTC'))}, hour)))
+  AND (hour, minutes, version) GLOBAL IN (
+      SELECT hour, minutes, max(computed_at) FROM rollup_hours
       WHERE tenant = {tenant:String} AND hour >= {since:DateTime64(9, 'UTC')} AND hour < {until:DateTime64(9, 'UTC')}
-      GROUP BY hour)
+      GROUP BY hour, minutes)
   AND (empty({roles:Array(String)}) OR has({roles:Array(String)}, role))
   AND (empty({teams:Array(String)}) OR has({teams:Array(String)}, team))
   AND (empty({services:Array(String)}) OR has({services:Array(String)}, service))
@@ -106,11 +110,13 @@ MACROS = {
     "$clean_hours": _CLEAN_HOURS,
     "$slice": _SCOPE + ", parts = {parts:UInt64}, part = {part:UInt64}",
     # $tasks  the arguments of v_tasks: the scope, the feature filter, the clean hours [h0, h1) but
-    #         `dirty` read from the per-task rollup, and RAW_SLOTS ranges read raw (collector/read/tasks.py)
+    #         `dirty` and the `units` read from the per-task rollup (all within [rollup_since, rollup_until)),
+    #         and RAW_SLOTS ranges read raw (collector/read/tasks.py)
     "$tasks": ("tenant = {tenant:String}, roles = {roles:Array(String)}, teams = {teams:Array(String)}, "
                "services = {services:Array(String)}, environments = {environments:Array(String)}, "
                "features = {features:Array(String)}, h0 = {h0:DateTime64(9, 'UTC')}, h1 = {h1:DateTime64(9, 'UTC')}, "
-               "dirty = {dirty:Array(DateTime('UTC'))}, "
+               "dirty = {dirty:Array(DateTime('UTC'))}, units = {units:Array(DateTime('UTC'))}, "
+               "rollup_since = {rollup_since:DateTime64(9, 'UTC')}, rollup_until = {rollup_until:DateTime64(9, 'UTC')}, "
                "raw0_since = {raw0_since:DateTime64(9, 'UTC')}, raw0_until = {raw0_until:DateTime64(9, 'UTC')}, "
                "raw1_since = {raw1_since:DateTime64(9, 'UTC')}, raw1_until = {raw1_until:DateTime64(9, 'UTC')}, "
                "raw2_since = {raw2_since:DateTime64(9, 'UTC')}, raw2_until = {raw2_until:DateTime64(9, 'UTC')}, "
@@ -123,12 +129,14 @@ MACROS = {
 # An aggregate over v_spans or v_spans_unscored reads the clean hours of the rollup by the same text
 # with v_rollup in their place (v_rollup offers the columns they give aggregates, under the same names).
 _SPAN_SOURCE = re.compile(r"\bv_spans(?:_unscored)?\(\$scope\)")
-ROLLUP_SOURCE = "v_rollup($scope, dirty = {dirty:Array(DateTime('UTC'))})"
+ROLLUP_SOURCE = ("v_rollup($scope, h0 = {h0:DateTime64(9, 'UTC')}, h1 = {h1:DateTime64(9, 'UTC')}, "
+                 "dirty = {dirty:Array(DateTime('UTC'))}, units = {units:Array(DateTime('UTC'))})")
 
 
 def read_sql(kind: str, name: str, over_rollup: bool = False) -> str:
     """Text of `sql/<kind>/<name>.sql` from the installed package, its MACROS expanded; with
-    `over_rollup`, an aggregate's text reading v_rollup instead of v_spans (binds `dirty` too)."""
+    `over_rollup`, an aggregate's text reading v_rollup instead of v_spans (binds h0, h1, dirty and
+    units too: rollup.clean_hours)."""
     text = resources.files("tierscope.sql").joinpath(kind, f"{name}.sql").read_text()
     if over_rollup:
         text, found = _SPAN_SOURCE.subn(ROLLUP_SOURCE, text)
@@ -307,7 +315,7 @@ class Store:
 
     # --- writes -----------------------------------------------------------------------------------
     def insert(self, table: str, rows: pa.Table) -> None:
-        """Insert Arrow rows; spans and late quality also stamp the hours they change (after the
+        """Insert Arrow rows; spans and late quality also stamp the 5-minute units they change (after the
         insert, so a refresh that starts later is sure to see the rows: see sql/migrations/0004)."""
         if rows.num_rows == 0:
             return
@@ -326,9 +334,9 @@ class Store:
             client.insert_arrow(table, rows, settings=dict(settings))
 
     def mark_hours(self, spans: pa.Table) -> None:
-        """Stamp the (tenant, hour) pairs of `spans` as changed."""
+        """Stamp the (tenant, 5-minute unit) pairs of `spans` as changed."""
         hours = pa.table({"tenant": spans["tenant"],
-                          "hour": pc.floor_temporal(spans["start_time"], unit="hour")}).group_by(["tenant", "hour"])
+                          "hour": pc.floor_temporal(spans["start_time"], 5, unit="minute")}).group_by(["tenant", "hour"])
         pairs = hours.aggregate([])
         self.execute("rollup_mark_hours", {"tenants": pairs["tenant"].to_pylist(), "hours": pairs["hour"].to_pylist()})
 

@@ -1,8 +1,9 @@
--- One row per LLM span. Keyed by (tenant, hour, trace_id, span_id): an OTLP client that retries a
--- batch writes the same key again (a span keeps its start time) and ReplacingMergeTree keeps one row
--- (the newest ingested_at), so every query reads through FINAL (the v_spans view) and never
--- double-counts a dollar. The hour first keeps a read of a few hours to those hours' granules; the
--- bloom filter keeps a trace lookup cheap. (Stores created before migration 0004 are re-keyed by it.)
+-- One row per LLM span. Keyed by (tenant, 5-minute unit, trace_id, span_id): an OTLP client that
+-- retries a batch writes the same key again (a span keeps its start time) and ReplacingMergeTree keeps
+-- one row (the newest ingested_at), so every query reads through FINAL (the v_spans view) and never
+-- double-counts a dollar. The unit first keeps a read of a few minutes to those minutes' granules
+-- (the rollup's raw reads and fills are that size); the bloom filter keeps a trace lookup cheap.
+-- (Existing stores are re-keyed by migrations 0004 and 0017.)
 CREATE TABLE IF NOT EXISTS llm_spans
 (
     tenant                LowCardinality(String),
@@ -48,7 +49,7 @@ CREATE TABLE IF NOT EXISTS llm_spans
 )
 ENGINE = ReplacingMergeTree(ingested_at)
 PARTITION BY toYYYYMM(start_time)
-ORDER BY (tenant, toStartOfHour(start_time), trace_id, span_id);
+ORDER BY (tenant, toStartOfFiveMinutes(start_time), trace_id, span_id);
 
 -- Quality that arrives on its own (user feedback an hour later, an offline judge), keyed by the
 -- graded span. It may arrive before or after that span; queries join the latest event per span.

@@ -1,9 +1,9 @@
--- About how many rollup groups each of {tenant}'s hours in [{since}, {until}) holds, in spend_hourly
--- (groups) and in task_hourly (tasks) (uniq: an approximate count in bounded memory), so the
--- refresher can size its fill statements (collector/store/rollup.py fill_batches). Duplicates are
--- not removed: an estimate needs no FINAL.
+-- About how many rollup groups each of {tenant}'s 5-minute units in [{since}, {until}) holds, in
+-- spend_hourly (groups) and in task_hourly (tasks) (uniq: an approximate count in bounded memory),
+-- so the refresher can size its fill statements (collector/store/rollup.py fill_batches).
+-- Duplicates are not removed: an estimate needs no FINAL.
 SELECT
-    toStartOfHour(start_time) AS hour,
+    toStartOfFiveMinutes(start_time) AS hour,
     uniq(role, tier, model, provider, team, feature, service, environment, service_tier, processing) AS groups,
     uniq(trace_id, role, feature, team, service, environment) AS tasks
 FROM llm_spans

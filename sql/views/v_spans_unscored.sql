@@ -11,13 +11,14 @@
 -- condition is constant and the engine drops it.
 --
 -- Besides the span's columns, each row carries the additive columns of the hourly rollup under the
--- rollup's names (spans, unpriced_spans, ..., hour, first_span, last_span, the levers' escalated_spans,
+-- rollup's names (spans, unpriced_spans, ..., hour, unit, first_span, last_span, the levers' escalated_spans,
 -- failover_spans, ...; v_spans adds the quality sums): an aggregate written over these reads v_rollup
 -- by the same text (rollup.read).
 CREATE OR REPLACE VIEW v_spans_unscored AS
 SELECT
     *,
     toStartOfHour(start_time) AS hour,
+    toStartOfFiveMinutes(start_time) AS unit,
     toUInt64(1) AS spans,
     toUInt64(NOT priced) AS unpriced_spans,
     if(priced, 0, input_tokens + output_tokens) AS unpriced_tokens,

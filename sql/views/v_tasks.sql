@@ -1,7 +1,7 @@
 -- One row per task (trace) in scope: its calls, unpriced calls, the exact cost of its priced calls,
 -- its first and last call's start. Summed over the calls that pass the shared filters and (if
--- {features} is not empty) whose feature is in it, from two kinds of part that never overlap: the
--- clean hours [{h0}, {h1}) but {dirty} from the per-task rollup, and four raw ranges
+-- {features} is not empty) whose feature is in it, from parts that never overlap: the clean hours
+-- [{h0}, {h1}) but {dirty} and the 5-minute {units} from the per-task rollup, and four raw ranges
 -- [{rawN_since}, {rawN_until}) from the deduplicated spans (an unused one is empty). The plan that
 -- picks them is the one every aggregate uses (collector/store/rollup.py, `at_most` for the four).
 -- A trace that crosses parts (an hour's end, an open hour) is summed across them here.
@@ -16,8 +16,10 @@ SELECT
 FROM
 (
     SELECT trace_id, feature, spans, unpriced_spans, cost_usd, first_span, last_span
-    FROM v_task_rollup(tenant = {tenant:String}, since = {h0:DateTime64(9, 'UTC')}, until = {h1:DateTime64(9, 'UTC')},
-                       dirty = {dirty:Array(DateTime('UTC'))}, roles = {roles:Array(String)},
+    FROM v_task_rollup(tenant = {tenant:String}, since = {rollup_since:DateTime64(9, 'UTC')},
+                       until = {rollup_until:DateTime64(9, 'UTC')}, h0 = {h0:DateTime64(9, 'UTC')},
+                       h1 = {h1:DateTime64(9, 'UTC')}, dirty = {dirty:Array(DateTime('UTC'))},
+                       units = {units:Array(DateTime('UTC'))}, roles = {roles:Array(String)},
                        teams = {teams:Array(String)}, services = {services:Array(String)},
                        environments = {environments:Array(String)})
     UNION ALL

@@ -105,19 +105,20 @@ def test_the_rollup_seals_the_hours_that_ended_before_now_and_leaves_the_open_on
     before = {(m, tz, later): close(store, m, tz, later)
               for m, tz in [(m, "UTC") for m in utc_months] + [("2026-10", PARIS), ("2027-01", PARIS)]}
     assert sum(Decimal(before[m, "UTC", later]["total"]["cost_usd"]) for m in utc_months) == 255
-    dirty = lambda: rollup.dirty_hours(store, "default", HOURS[0], HOURS[-1] + rollup.HOUR)  # noqa: E731
+    dirty = lambda: sorted(rollup.dirty_parts(store, "default", HOURS[0], HOURS[-1] + rollup.HOUR)[0])  # noqa: E731
     assert dirty() == HOURS
 
     assert rollup.refresh(store, now=utc("2026-11-30T23:59")) == 3  # the 23:00 hour is open
     assert dirty() == HOURS[3:] and HOURS[3] == utc("2026-11-30T23:00")
-    assert rollup.refresh(store, now=utc("2027-01-01T00:00")) == 1  # 23:00 ended 00:00, settles by 00:02
+    assert rollup.refresh(store, now=utc("2027-01-01T00:00")) == 1  # 23:00 ended 00:00, settles by 00:00:30
     assert dirty() == [utc("2026-12-31T23:00"), *HOURS[5:]]
     assert rollup.refresh(store, now=utc("2027-01-01T00:00") + rollup.SETTLE) == 1
     assert dirty() == HOURS[5:] and HOURS[5] == utc("2027-01-01T00:00")
     plan = rollup.current_plan(store, {"tenant": "default", "since": utc("2026-12-01T00:00"),
                                        "until": utc("2027-01-31T23:00")})  # UTC December + Paris January
     assert (plan.h0, plan.h1, plan.dirty) == (utc("2026-12-01T00:00"), utc("2027-01-31T23:00"), (HOURS[5],))
-    assert plan.raw == ((HOURS[5], HOURS[5] + rollup.HOUR),)
+    assert plan.raw == ((HOURS[5], HOURS[5] + rollup.UNIT),)  # its one span's unit has not ended; the rest is empty
+    assert plan.units == tuple(HOURS[5] + k * rollup.UNIT for k in range(1, 12))
 
     assert rollup.refresh(store, now=utc("2028-02-29T12:00")) == 3  # the 11:00 hour has not settled
     assert dirty() == [utc("2028-02-29T11:00")]

@@ -320,7 +320,8 @@ def test_hours_from_the_rollup_equal_the_raw_hours(tmp_path):
     store.mark_hours(pa.table({"tenant": ["default"], "start_time": pa.array([hour], pa.timestamp("ns", tz="UTC"))}))
     assert rollup.refresh(store) == 1
     mine, whole = both()
-    mixed = query_arrow("misrouted_hours", {**params, "dirty": []}, over_rollup=True)
+    mixed = query_arrow("misrouted_hours", {**params, "h0": since, "h1": until, "dirty": [], "units": []},
+                        over_rollup=True)
     assert pa.compute.sum(mixed["mixed"]).as_py() == 1  # the rollup row of that hour is partly priced
     assert mine.equals(whole) and [(p["since"], p["until"]) for p in raw_calls] == [(hour, hour + rollup.HOUR)]
     store.close()

@@ -29,17 +29,87 @@ T = datetime(2026, 11, 10, tzinfo=UTC)
 HOUR = rollup.HOUR
 
 
-def test_plan_splits_a_range_into_clean_rollup_hours_and_raw_runs():
+def units(since: datetime, until: datetime) -> list[datetime]:
+    """Every 5-minute unit that starts in [since, until)."""
+    first = rollup.ceil_unit(since)
+    return [first + k * rollup.UNIT for k in range(max(0, (until - first) // rollup.UNIT))]
+
+
+def pieces(p: rollup.Plan) -> list[tuple[datetime, datetime]]:
+    """Every part of plan `p` as a time range, in order: hour rows, unit rows and raw ranges."""
+    hours = []
+    if p.h0 is not None:
+        h = p.h0
+        while h < p.h1:
+            if h not in p.dirty:
+                hours.append((h, h + HOUR))
+            h += HOUR
+    return sorted([*hours, *((u, u + rollup.UNIT) for u in p.units), *p.raw])
+
+
+def assert_covers_once(p: rollup.Plan, since: datetime, until: datetime) -> None:
+    parts = pieces(p)
+    assert parts[0][0] == since and parts[-1][1] == until
+    assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))  # no gap, no overlap
+
+
+def test_plan_splits_a_range_into_clean_hours_units_and_raw_runs():
     since, until = T + timedelta(minutes=17), T + timedelta(hours=6, minutes=5)
     dirty = [T + timedelta(hours=2), T + timedelta(hours=3), T + timedelta(hours=5), T + timedelta(hours=9)]
-    p = rollup.plan(since, until, dirty)
+    stale = [T + timedelta(hours=2, minutes=10), T + timedelta(hours=2, minutes=15), T + timedelta(hours=5, minutes=55),
+             T + timedelta(hours=9)]
+    clean = [u for a, b in ((since, T + HOUR), *((d, d + HOUR) for d in dirty), (T + 6 * HOUR, until))
+             for u in units(a, b) if u not in stale]
+    p = rollup.plan(since, until, dirty, units=clean, stale=stale)
     assert (p.h0, p.h1) == (T + timedelta(hours=1), T + timedelta(hours=6))
     assert p.dirty == (T + timedelta(hours=2), T + timedelta(hours=3), T + timedelta(hours=5))  # 9h is outside
-    assert p.raw == ((since, T + timedelta(hours=1)), (T + timedelta(hours=2), T + timedelta(hours=4)),
-                     (T + timedelta(hours=5), until))  # the dirty 5h joins the ragged end
-    assert rollup.plan(T, T + timedelta(hours=3), []).raw == ()
-    assert rollup.plan(since, since + timedelta(minutes=50), []).raw == ((since, since + timedelta(minutes=50)),)
+    assert p.raw == ((since, T + timedelta(minutes=20)),  # the ragged start, less than a unit
+                     (T + timedelta(hours=2, minutes=10), T + timedelta(hours=2, minutes=20)),  # two stale units
+                     (T + timedelta(hours=5, minutes=55), T + timedelta(hours=6)))
+    # 0:20-0:55 (8 units), the dirty hours' 36 units but the 3 stale ones, and 6:00 (until is 6:05)
+    assert len(p.units) == 8 + 36 - 3 + 1 and p.units[0] == T + timedelta(minutes=20)
+    assert p.units[-1] == T + timedelta(hours=6)
+    assert_covers_once(p, since, until)
+
+    # a unit with no span (neither clean nor stale) is read whichever way makes fewer raw ranges
+    h = T + 2 * HOUR
+    at = [h + timedelta(minutes=m) for m in range(0, 60, 5)]
+    mixed = rollup.plan(h, h + HOUR, [h], units=[at[0], at[5]], stale=[at[2], at[4]])
+    assert mixed.raw == ((at[2], at[5]),)  # 0:15 is between two stale units
+    assert mixed.units == (at[0], at[1], *at[5:])  # 0:05 is next to a clean one, 0:30-0:55 too
+    assert_covers_once(mixed, h, h + HOUR)
+
+    whole = rollup.plan(T, T + timedelta(hours=3), [])
+    assert (whole.raw, whole.units) == ((), ())
+    assert rollup.plan(since, until, dirty).units == ()  # no clean unit: the dirty hours are read raw
+    short = rollup.plan(since, since + timedelta(minutes=50), [], units=units(T, T + 2 * HOUR))  # no whole hour
+    assert short.raw == ((since, T + timedelta(minutes=20)),
+                         (T + timedelta(hours=1, minutes=5), T + timedelta(hours=1, minutes=7)))
+    assert short.units == tuple(T + timedelta(minutes=20 + 5 * k) for k in range(9))
+    assert_covers_once(short, since, since + timedelta(minutes=50))
+    assert rollup.plan(since, since + timedelta(minutes=2), []).raw == ((since, since + timedelta(minutes=2)),)
     assert rollup.plan(T, T + timedelta(hours=3), [], use_rollup=False).raw == ((T, T + timedelta(hours=3)),)
+
+
+def test_at_most_and_without_keep_every_instant_in_exactly_one_part():
+    since, until = T + timedelta(minutes=17), T + timedelta(hours=30, minutes=5)
+    dirty = [T + timedelta(hours=h) for h in (2, 3, 7, 20)]
+    stale = [T + timedelta(hours=h, minutes=m) for h, m in ((2, 10), (3, 40), (7, 0), (20, 55))]
+    clean = [u for a, b in ((since, T + HOUR), *((d, d + HOUR) for d in dirty), (T + 30 * HOUR, until))
+             for u in units(a, b) if u not in stale]
+    p = rollup.plan(since, until, dirty, units=clean, stale=stale)
+    assert len(p.raw) == 5
+    for n in (4, 3, 2, 1):
+        joined = rollup.at_most(p, n)
+        assert len(joined.raw) == n
+        assert_covers_once(joined, since, until)
+    one = rollup.at_most(p, 1)
+    assert one.raw == ((since, T + timedelta(hours=21)),) and one.units == tuple(
+        T + timedelta(hours=30) + timedelta(minutes=5 * k) for k in range(1))
+    apart = rollup.without(p, [T + timedelta(hours=9, minutes=30), T + timedelta(hours=2, minutes=5)], since, until)
+    assert T + timedelta(hours=9) in apart.dirty and not [u for u in apart.units if rollup.floor_hour(u) in (
+        T + timedelta(hours=9), T + timedelta(hours=2))]
+    assert_covers_once(apart, since, until)
 
 
 def test_whole_hour_time_zones_are_aligned_and_half_hour_ones_are_not():
@@ -49,49 +119,59 @@ def test_whole_hour_time_zones_are_aligned_and_half_hour_ones_are_not():
 
 
 def test_a_store_keyed_the_old_way_is_re_keyed_with_its_rows(tmp_path):
-    """A store created before migration 0004 (keyed by trace) keeps every row, gets the hour-first
-    key, and all its hours start dirty."""
+    """A store created before migration 0004 (keyed by trace) keeps every row, gets the unit-first
+    key (0004, then 0017), and all its units start dirty."""
+    from test_views import migrate_the_old_way
+
     from tierscope.collector.store.clickhouse import migrations, split_statements
 
     store = Store(f"chdb:{tmp_path / 'old'}")
-    store.migrate()  # fresh: final schema; rebuild llm_spans the pre-0004 way
+    assert migrate_the_old_way(store, 3)[-1] == "0003_alerts"  # then rebuild llm_spans the pre-0004 way
     store.command("DROP TABLE llm_spans")
     old_ddl = next(text for version, _, text in migrations() if version == 1).replace(
-        "ORDER BY (tenant, toStartOfHour(start_time), trace_id, span_id)", "ORDER BY (tenant, trace_id, span_id)")
+        "ORDER BY (tenant, toStartOfFiveMinutes(start_time), trace_id, span_id)", "ORDER BY (tenant, trace_id, span_id)")
+    assert "ORDER BY (tenant, trace_id, span_id)" in old_ddl
     store.command(split_statements(old_ddl)[0])
     store.command("INSERT INTO llm_spans (tenant, trace_id, span_id, start_time, model, cost_usd, priced) "
                   "SELECT 'default', hex(number), 'a', toDateTime64('2026-11-01 00:00:00', 9, 'UTC') + number * 600, "
                   "'gpt-4o', toDecimal128(number, 18) / 1000, true FROM numbers(30)")
-    store.command("TRUNCATE TABLE rollup_marks")
-    # 0011, 0014 and 0015 add columns to the old table
-    store.command("DELETE FROM schema_migrations WHERE version IN (4, 11, 14, 15)")
-    assert store.migrate() == ["0004_hourly_rollup", "0011_service_tier", "0014_failover", "0015_levers"]
+    assert store.migrate() == [name for version, name, _ in migrations() if version > 3]
     key = store.rows("SELECT sorting_key FROM system.tables WHERE name = 'llm_spans' AND database = currentDatabase()")
-    assert key == [("tenant, toStartOfHour(start_time), trace_id, span_id",)]
+    assert key == [("tenant, toStartOfFiveMinutes(start_time), trace_id, span_id",)]
     assert store.rows("SELECT count(), sum(cost_usd) FROM llm_spans") == [(30, Decimal("0.435"))]
+    assert store.rows("SELECT count() FROM rollup_marks") == [(30,)]  # every unit with a span, 10 minutes apart
     assert rollup.refresh(store) == 5  # 30 spans, 10 minutes apart: 5 hours
     total = api.spend(store, {"by": "model"}, "default")["total"]
     assert (total["spans"], total["cost_usd"]) == (30, "0.435")
     store.close()
 
 
-def test_the_open_hour_is_left_to_raw_reads(tmp_path):
-    """A refresh recomputes ended hours only; the hour still being written stays dirty (read raw)."""
+def test_the_open_unit_is_left_to_raw_reads_and_the_open_hour_to_its_units(tmp_path):
+    """A refresh recomputes ended units only and sums ended hours only: the unit still being written
+    stays dirty (read raw), the rest of the open hour is read from its units' rows."""
     import pyarrow as pa
 
     store = Store(f"chdb:{tmp_path / 'open'}")
     store.migrate()
-    now = datetime.now(UTC)
-    open_hour, last_hour = rollup.floor_hour(now), rollup.floor_hour(now) - timedelta(hours=2)
-    starts = [open_hour + timedelta(seconds=1), last_hour + timedelta(minutes=5)]
+    open_hour, last_hour = T + timedelta(hours=5), T + timedelta(hours=3)
+    now = open_hour + timedelta(minutes=7)  # 5:00-5:05 ended (and settled), 5:05-5:10 open
+    starts = [open_hour + timedelta(seconds=1), open_hour + timedelta(minutes=6), last_hour + timedelta(minutes=5)]
     store.command("INSERT INTO llm_spans (tenant, trace_id, span_id, start_time, model, cost_usd, priced) "
                   "SELECT 'default', toString(number), 'a', {t:Array(DateTime64(9, 'UTC'))}[number + 1], 'm', 1, true "
-                  "FROM numbers(2)", {"t": starts})
-    store.mark_hours(pa.table({"tenant": ["default", "default"],
-                               "start_time": pa.array(starts, pa.timestamp("ns", tz="UTC"))}))
-    assert rollup.refresh(store) == 1
-    assert rollup.dirty_hours(store, "default", last_hour, open_hour + timedelta(hours=1)) == [open_hour]
-    assert api.spend(store, {"by": "model"}, "default")["total"]["spans"] == 2
+                  "FROM numbers(3)", {"t": starts})
+    store.mark_hours(pa.table({"tenant": ["default"] * 3, "start_time": pa.array(starts, pa.timestamp("ns", tz="UTC"))}))
+    assert rollup.refresh(store, now=now) == 1  # the 3:00 hour; 5:00 has not ended
+    parts = rollup.dirty_parts(store, "default", last_hour, open_hour + HOUR)
+    assert parts == ({open_hour}, {open_hour}, {open_hour + timedelta(minutes=5)})  # 5:00 is clean, 5:05 is not
+    scope = {"tenant": "default", "since": last_hour, "until": now}
+    p = rollup.current_plan(store, scope)
+    assert (p.h0, p.h1, p.dirty) == (last_hour, open_hour, ())
+    assert p.units == (open_hour,) and p.raw == ((open_hour + timedelta(minutes=5), now),)
+    q = {"by": "model", "since": last_hour.isoformat(), "until": now.isoformat()}
+    assert api.spend(store, q, "default")["total"]["spans"] == 3
+    store.execute("rollup_stamp", {"tenant": "default", "hours": [open_hour], "minutes": 5, "version": 1,
+                                   "units": [], "versions": []})  # an older refresh of the unit: not current
+    assert rollup.current_plan(store, scope).units == (open_hour,)
     store.close()
 
 
@@ -134,7 +214,7 @@ def test_an_ended_hour_that_keeps_changing_is_recomputed_once_quiet_and_never_st
     assert refresh() == 1  # never recomputed: due at once
     change_the_hour()
     assert refresh() == 0  # changed a moment ago: left for later, read raw meanwhile
-    assert rollup.dirty_hours(store, "default", hour, hour + HOUR) == [hour]
+    assert rollup.dirty_parts(store, "default", hour, hour + HOUR) == ({hour}, set(), {hour})  # its one unit is not clean
     assert api.spend(store, {"by": "model"}, "default")["total"]["spans"] == 2
     time.sleep(quiet.total_seconds() + 0.2)
     assert refresh() == 1  # quiet long enough
@@ -243,14 +323,14 @@ def test_reads_equal_v_spans_before_and_after_refresh_and_after_late_changes(col
     assert snapshot(store, use_rollup=True) == _approx_quality(raw)  # never refreshed: all dirty, all raw
     hours = rollup.refresh(store)
     assert hours == 72  # three days of hourly spans
-    assert rollup.dirty_hours(store, "default", T - timedelta(days=3), T + timedelta(days=3)) == []
+    assert rollup.dirty_parts(store, "default", T - timedelta(days=3), T + timedelta(days=3)) == (set(), set(), set())
     assert snapshot(store, use_rollup=True) == _approx_quality(raw)  # now from the rollup
 
     # A retried batch (the same spans again) changes nothing; new spans and late quality on an
     # already-refreshed hour show at once (the hour is dirty, read raw) and after the next refresh.
     retried = store.arrow("SELECT * FROM llm_spans FINAL ORDER BY span_id LIMIT 50")
     store.insert("llm_spans", retried)  # what a retried OTLP batch becomes: the same keys again
-    assert rollup.dirty_hours(store, "default", T - timedelta(days=3), T + timedelta(days=3))
+    assert rollup.dirty_parts(store, "default", T - timedelta(days=3), T + timedelta(days=3))[0]
     assert snapshot(store, use_rollup=True) == _approx_quality(raw)
     rollup.refresh(store)
     assert snapshot(store, use_rollup=True) == _approx_quality(raw)
@@ -260,10 +340,11 @@ def test_reads_equal_v_spans_before_and_after_refresh_and_after_late_changes(col
     changed = snapshot(store, use_rollup=False)
     assert changed != raw
     assert snapshot(store, use_rollup=True) == _approx_quality(changed)
-    # Recomputed in slices of at most 4 dimension combinations per statement (every one of these
-    # hours has more), as the refresher does for an hour with many: the same answers.
-    sizes = store.query("rollup_fill_groups", {"tenant": "default", "since": T - timedelta(days=3),
-                                               "until": T + timedelta(days=3)})
+    # Summed in slices of at most 4 dimension combinations per statement (every one of these hours
+    # has more; their units, a span or two each, have fewer), as the refresher does for an hour with
+    # many: the same answers.
+    sizes = store.query("rollup_merge_groups", {"tenant": "default", "since": T - timedelta(days=3),
+                                                "until": T + timedelta(days=3)})
     assert sum(r["groups"] > 4 for r in sizes) >= 60
     assert rollup.refresh(store, groups_per_fill=4) == 7  # 6 hours of new spans + the graded span's hour
     assert snapshot(store, use_rollup=True) == _approx_quality(changed)
@@ -278,6 +359,7 @@ def test_an_hour_filled_in_slices_holds_the_rows_of_one_statement(collector):
     graded = store.rows("SELECT trace_id, span_id FROM llm_spans WHERE tenant = 'slices' ORDER BY span_id LIMIT 120")
     store.insert("quality_events", _quality_events("slices", graded))
     since, until = datetime(2026, 11, 9, tzinfo=UTC), datetime(2026, 11, 12, tzinfo=UTC)
+    units = [since + k * rollup.UNIT for k in range((until - since) // rollup.UNIT)]
     columns = ("hour, role, tier, model, provider, team, feature, service, environment, spans, input_tokens, "
                "output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, unpriced_spans, "
                "unpriced_tokens, quality_sum, quality_n, first_span, last_span")
@@ -286,7 +368,7 @@ def test_an_hour_filled_in_slices_holds_the_rows_of_one_statement(collector):
         counts = []
         for part in range(parts):
             store.execute("rollup_fill", {"tenant": "slices", "since": since, "until": until, "version": version,
-                                          "parts": parts, "part": part})
+                                          "units": units, "parts": parts, "part": part})
             counts.append(store.rows("SELECT count() FROM spend_hourly WHERE tenant = 'slices' AND version = {v:UInt64}",
                                      {"v": version})[0][0] - sum(counts))
         return counts
@@ -315,7 +397,8 @@ def test_an_insert_runs_beside_a_long_statement_and_is_marked(collector):
     store = collector.collector.store
     one = store.arrow("SELECT * FROM llm_spans FINAL WHERE tenant = 'default' LIMIT 1")  # a stored span, as Arrow
     table = one.set_column(one.schema.get_field_index("tenant"), "tenant", pa.array(["beside"]))
-    hour = rollup.floor_hour(datetime.fromtimestamp(table["start_time"][0].value // 10**9, UTC))
+    start = datetime.fromtimestamp(table["start_time"][0].value // 10**9, UTC)
+    hour = rollup.floor_hour(start)
     slow_done = threading.Event()
     slow = threading.Thread(target=lambda: (store.rows("SELECT sleep(3)"), slow_done.set()))
     try:
@@ -326,7 +409,7 @@ def test_an_insert_runs_beside_a_long_statement_and_is_marked(collector):
         slow.join()
         assert inserted_while_busy  # with one lock around the engine, the insert waited 2.7 s for the sleep
         assert store.rows("SELECT count() FROM llm_spans WHERE tenant = 'beside'") == [(1,)]
-        assert rollup.dirty_hours(store, "beside", hour, hour + HOUR) == [hour]
+        assert rollup.dirty_parts(store, "beside", hour, hour + HOUR) == ({hour}, set(), {rollup.floor_unit(start)})
     finally:
         for table_name in ("llm_spans", "rollup_marks"):
             store.command(f"ALTER TABLE {table_name} DELETE WHERE tenant = 'beside' SETTINGS mutations_sync = 1")
@@ -371,17 +454,17 @@ def test_the_api_reads_the_rollup_for_clean_hours(collector):
     q = {"since": "2026-11-09T00:00:00Z", "until": "2026-11-12T00:00:00Z"}
     before = api.spend(store, {**q, "by": "role"}, "default")["total"]
     hour = datetime(2026, 11, 10, 4, tzinfo=UTC)
-    version = store.rows("SELECT max(computed_at) FROM rollup_hours WHERE tenant = 'default' AND hour = {h:DateTime('UTC')}",
-                         {"h": hour})[0][0]
+    version = store.rows("SELECT max(computed_at) FROM rollup_hours WHERE tenant = 'default' AND minutes = 60 "
+                         "AND hour = {h:DateTime('UTC')}", {"h": hour})[0][0]
     store.command(
-        "INSERT INTO spend_hourly (tenant, hour, role, spans, cost_usd, version) "
-        "VALUES ('default', {h:DateTime('UTC')}, 'planted', 3, 1.25, {v:UInt64})", {"h": hour, "v": version})
+        "INSERT INTO spend_hourly (tenant, hour, role, spans, cost_usd, minutes, version) "
+        "VALUES ('default', {h:DateTime('UTC')}, 'planted', 3, 1.25, 60, {v:UInt64})", {"h": hour, "v": version})
     try:
         after = api.spend(store, {**q, "by": "role"}, "default")
         assert after["total"]["spans"] == before["spans"] + 3
         assert Decimal(after["total"]["cost_usd"]) == Decimal(before["cost_usd"]) + Decimal("1.25")
         assert any(r["role"] == "planted" for r in after["rows"])
-    finally:  # recomputing the hour drops the planted row (the new version supersedes it)
+    finally:  # recomputing a unit of the hour drops the planted row (the hour is summed again, a new version)
         store.execute("rollup_mark_hours", {"tenants": ["default"], "hours": [hour]})
         rollup.refresh(store)
     assert api.spend(store, {**q, "by": "role"}, "default")["total"] == before
@@ -438,7 +521,10 @@ def test_hours_changed_here_and_there_are_read_in_a_few_raw_ranges_with_the_same
     sparse = [T - timedelta(days=1) + k * 7 * HOUR for k in range(10)]
     store.execute("rollup_mark_hours", {"tenants": ["default"] * len(sparse), "hours": sparse})
     q = {"tenant": "default", "since": T - timedelta(days=1), "until": T + timedelta(days=2)}
-    unbounded = rollup.plan(q["since"], q["until"], rollup.dirty_hours(store, "default", q["since"], q["until"]))
+    hours, clean, stale = rollup.dirty_parts(store, "default", q["since"], q["until"])
+    assert hours == stale == set(sparse)  # a mark is a unit's: here, each hour's first; the hours' others are clean
+    assert clean and {rollup.floor_hour(u) for u in clean} == hours
+    unbounded = rollup.plan(q["since"], q["until"], hours, units=clean, stale=stale)
     bounded = rollup.current_plan(store, q)
     assert len(unbounded.raw) == 10 and len(bounded.raw) == rollup.RAW_READS
     assert set(sparse) <= set(bounded.dirty)  # every changed hour is still read raw

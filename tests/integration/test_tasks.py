@@ -150,7 +150,7 @@ def test_cost_per_task_equals_the_sum_of_its_calls_in_every_rollup_state(collect
 
     hours = store.rows("SELECT uniqExact(toStartOfHour(start_time)) FROM llm_spans")[0][0]
     assert refresh(store) == hours > 50
-    assert not rollup.dirty_hours(store, "default", datetime(2026, 11, 9, tzinfo=UTC), NOW)
+    assert rollup.dirty_parts(store, "default", datetime(2026, 11, 9, tzinfo=UTC), NOW) == (set(), set(), set())
     assert store.rows("SELECT count() FROM task_hourly")[0][0] >= 150
     assert check(api, store) == raw  # from the rollup, ragged nothing: the range is whole hours
 
@@ -168,7 +168,7 @@ def test_cost_per_task_equals_the_sum_of_its_calls_in_every_rollup_state(collect
 
     graded = store.rows("SELECT trace_id, span_id FROM llm_spans ORDER BY start_time LIMIT 1")[0]
     store.insert("quality_events", _quality_event(*graded))  # late quality: hours dirty, costs unchanged
-    assert rollup.dirty_hours(store, "default", datetime(2026, 11, 9, tzinfo=UTC), NOW)
+    assert rollup.dirty_parts(store, "default", datetime(2026, 11, 9, tzinfo=UTC), NOW)[0]
     assert check(api, store) == raw
     refresh(store)
 
@@ -227,18 +227,20 @@ def test_the_api_reads_the_task_rollup_for_clean_hours(collector, api):
     store = collector.collector.store
     refresh(store)
     trace_id, hour, version = store.rows(
-        "SELECT trace_id, hour, version FROM task_hourly WHERE (hour, version) IN "
-        "(SELECT hour, max(computed_at) FROM rollup_hours GROUP BY hour) ORDER BY trace_id LIMIT 1")[0]
+        "SELECT trace_id, hour, version FROM task_hourly WHERE minutes = 60 AND (hour, version) IN "
+        "(SELECT hour, max(computed_at) FROM rollup_hours WHERE minutes = 60 GROUP BY hour) ORDER BY trace_id LIMIT 1")[0]
     before = dearest(api)[trace_id]
     store.command("INSERT INTO task_hourly (tenant, hour, trace_id, role, feature, spans, cost_usd, first_span, "
-                  "last_span, version) VALUES ('default', {h:DateTime('UTC')}, {t:String}, 'planted', 'planted', 1, "
-                  "toDecimal128('0.000000000000000007', 18), {h:DateTime('UTC')}, {h:DateTime('UTC')}, {v:UInt64})",
+                  "last_span, minutes, version) VALUES ('default', {h:DateTime('UTC')}, {t:String}, 'planted', "
+                  "'planted', 1, toDecimal128('0.000000000000000007', 18), {h:DateTime('UTC')}, {h:DateTime('UTC')}, "
+                  "60, {v:UInt64})",
                   {"h": hour, "t": trace_id, "v": version})
     try:
         after = dearest(api)[trace_id]
         assert Decimal(after["priced_cost_usd"]) - Decimal(before["priced_cost_usd"]) == Decimal("7e-18")
         assert after["calls"] == before["calls"]  # counted from the task's spans (task_calls), not summed
-    finally:  # the hour recomputed: the planted row is left under an old version, which no read takes
+    finally:  # a unit of the hour recomputed and the hour summed again: the planted row is left under
+        # an old version, which no read takes
         store.execute("rollup_mark_hours", {"tenants": ["default"], "hours": [hour.replace(tzinfo=UTC)]})
         refresh(store)
     assert dearest(api)[trace_id] == before
@@ -247,8 +249,9 @@ def test_the_api_reads_the_task_rollup_for_clean_hours(collector, api):
 def test_at_most_joins_the_nearest_raw_ranges_and_reads_their_gaps_raw():
     t = datetime(2026, 11, 10, tzinfo=UTC)
     h = rollup.HOUR
-    p = rollup.plan(t + h / 2, t + 20 * h + h / 2, [t + 3 * h, t + 4 * h, t + 10 * h, t + 12 * h])
-    assert p.raw == ((t + h / 2, t + h), (t + 3 * h, t + 5 * h), (t + 10 * h, t + 11 * h), (t + 12 * h, t + 13 * h),
+    dirty = [t + 3 * h, t + 4 * h, t + 10 * h, t + 12 * h]  # and every unit holds spans changed since its refresh
+    p = rollup.plan(t + h / 2, t + 20 * h + h / 2, dirty, stale=[t + k * rollup.UNIT for k in range(21 * 12)])
+    assert p.units == () and p.raw == ((t + h / 2, t + h), (t + 3 * h, t + 5 * h), (t + 10 * h, t + 11 * h), (t + 12 * h, t + 13 * h),
                      (t + 20 * h, t + 20 * h + h / 2))
     q = rollup.at_most(p, 4)  # the 1-hour gap 11h-12h is the smallest
     assert q.raw == ((t + h / 2, t + h), (t + 3 * h, t + 5 * h), (t + 10 * h, t + 13 * h), (t + 20 * h, t + 20 * h + h / 2))
