@@ -102,11 +102,11 @@ def running_dashboard(api_url: str, log_path: Path) -> Iterator[str]:
 
 
 def mark_every_hour(store: Store, tenant: str = "default") -> list[datetime]:
-    """Mark every hour from the tenant's first span to its last as changed, as a backfill that touched
-    all of them would, and return those hours. Ingest marks only the hours it wrote; with sparse test
-    data those are hundreds of runs cut apart by empty hours, and a read takes each run from v_spans
-    in a query of its own (a refresh fills each in a statement of its own). Marked end to end, the
-    range is one raw read, and one refresh statement (`settle_rollup`)."""
+    """Mark every hour from the tenant's first span to its last as changed (its first 5-minute unit),
+    as a backfill that touched all of them would, and return those hours. Ingest marks only the units
+    it wrote; with sparse test data those are hundreds of runs cut apart by empty hours, and a read
+    takes each run from v_spans in a query of its own. Marked end to end, the range is one raw read
+    (the empty units between marked ones go with them), and one refresh statement (`settle_rollup`)."""
     ((first, last),) = store.rows("SELECT min(start_time), max(start_time) FROM llm_spans WHERE tenant = {t:String}",
                                   {"t": tenant})
     hour, end = rollup.floor_hour(first.replace(tzinfo=UTC)), last.replace(tzinfo=UTC)

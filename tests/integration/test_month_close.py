@@ -95,7 +95,7 @@ def collector(request, tmp_path_factory) -> Iterator[BackgroundCollector]:
         else:
             assert settle_rollup(store) > 5000  # 31 March to 19 November, empty hours included
             since, until = month_bounds("2026-03", "UTC")[0], month_bounds("2026-11", "UTC")[1]
-            assert rollup.dirty_hours(store, "default", since, until) == []
+            assert rollup.dirty_parts(store, "default", since, until)[0] == set()
         yield running
 
 
