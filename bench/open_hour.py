@@ -89,8 +89,8 @@ def worker(path: str, history: int, days: int, runs: int, seed: int = 7) -> dict
 
 def run_tree(label: str, pkg_parent: str | None, history: int, days: int, runs: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="tierscope-open-hour-") as tmp:
-        prelude = f"import sys; sys.path.insert(0, {pkg_parent!r}); " if pkg_parent else ""
-        code = (prelude + f"sys.path.insert(0, {str(HERE)!r}); import json, open_hour; "
+        prelude = f"sys.path.insert(0, {pkg_parent!r}); " if pkg_parent else ""
+        code = ("import sys; " + prelude + f"sys.path.insert(0, {str(HERE)!r}); import json, open_hour; "
                 f"print(json.dumps(open_hour.worker({tmp + '/store'!r}, {history}, {days}, {runs})))")
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
         if done.returncode:

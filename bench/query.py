@@ -4,11 +4,11 @@ The store is generated straight into chdb with Arrow inserts (numpy columns, rea
 cardinalities: 20 roles, 4 tiers, 15 models, 10 teams, 5 services, 3 environments, 90 days, ~5
 spans per trace, 10% inline quality and 5% late quality events; a role belongs to one team,
 feature and service and uses three models, as agent roles do), merged once (as a long-running
-store's old parts would be), its hourly rollup filled (as the collector's refresher keeps it), then
-topped up with a fresh unmerged hour whose rollup is left dirty (as live ingest leaves the open
-hour), then served by a real collector process with the refresher off (so that hour stays dirty
-and is read from the raw spans, the worst case); every endpoint the dashboard calls is timed
-through HTTP.
+store's old parts would be), its rollup filled (as the collector's refresher keeps it), then
+topped up with a fresh unmerged hour of up to 1,000,000 spans (as live ingest leaves the open hour)
+whose units are refreshed up to :55 (as the refresher leaves them at :55:30: the last unit is read
+from the raw spans), then served by a real collector process with the refresher off (so the store
+stays in that state); every endpoint the dashboard calls is timed through HTTP.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def build_store(path: str, spans: int = 10_000_000, days: int = 90, chunk: int =
     rng = np.random.default_rng(seed)
     prices = _model_prices()
     end_ns = (time.time_ns() // 3_600_000_000_000) * 3_600_000_000_000  # the top of this hour
-    fresh = min(100_000, spans // 100)  # the last hour: live ingest, left unmerged
+    fresh = min(1_000_000, spans // 10)  # the last hour: live ingest, left unmerged
     begin = end_ns - days * _DAY_NS
     old = spans - fresh
     step = (end_ns - 3_600 * 10**9 - begin) // max(1, -(-old // chunk))
@@ -189,11 +189,13 @@ def build_store(path: str, spans: int = 10_000_000, days: int = 90, chunk: int =
     rollup_s = time.monotonic() - t2
     trace_id = ""
     if fresh:
-        for _ in range(4):  # a few parts, as the writer's inserts leave them; their hour stays dirty
+        for _ in range(4):  # a few parts, as the writer's inserts leave them
             table, events = store_chunk(rng, fresh // 4, end_ns - 3_600 * 10**9, 3_600 * 10**9, prices, now_us)
             trace_id = table["trace_id"][0].as_py()
             store.insert("llm_spans", table)
             store.insert("quality_events", events)
+        # the refresher at :55:30: every unit to :55 summed, the hour (not ended) and its last unit not
+        rollup.refresh(store, now=datetime.fromtimestamp(end_ns / 1e9, UTC) - rollup.UNIT + rollup.SETTLE)
     parts = store.rows("SELECT count() FROM system.parts WHERE table = 'llm_spans' AND active")[0][0]
     rollup_rows = store.rows("SELECT count() FROM spend_hourly")[0][0]
     task_rows = store.rows("SELECT count() FROM task_hourly")[0][0]

@@ -219,9 +219,11 @@ def section_query(report: Report, spans: int, store_path: str | None, budget_s: 
     tmp = tempfile.mkdtemp(prefix="tierscope-bench-query-")
     store_path = store_path or f"{tmp}/store"
     built = _child(query.build_store, store_path, spans, days)
-    report.add("4 query", f"store generated: {_fmt(built.spans)} spans (Arrow inserts, merged, + 1 fresh hour)",
+    report.add("4 query", f"store generated: {_fmt(built.spans)} spans (Arrow inserts, merged, + 1 fresh hour of "
+               f"{_fmt(min(1_000_000, built.spans // 10))})",
                f"{built.seconds:.0f} s (OPTIMIZE FINAL {built.optimize_s:.0f} s), {built.parts} active parts")
-    report.add("4 query", "hourly rollup filled from v_spans: hours, rows, time (the fresh hour left dirty)",
+    report.add("4 query", "rollup filled from v_spans: hours, rows, time (the fresh hour's units to :55, its last "
+               "unit left to raw reads)",
                f"{_fmt(built.rollup_hours)} hours, {_fmt(built.rollup_rows)} rows (per-task rollup "
                f"{_fmt(built.task_rows)} rows), {built.rollup_s:.0f} s")
     with CollectorProcess(store=store_path, env={"TIERSCOPE_ALERT_INTERVAL_S": "0",
