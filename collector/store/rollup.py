@@ -42,7 +42,10 @@ __all__ = ["HOUR", "UNIT", "Plan", "at_most", "ceil_hour", "ceil_unit", "floor_h
            "RollupRefresher", "current_plan", "dirty_parts", "read", "refresh"]
 
 REFRESH_CHUNK_HOURS = 24  # hours (of units, or of hours) recomputed per statement at most
-SETTLE = timedelta(seconds=30)  # a unit is recomputed once it ended this long ago (late exporters)
+# A unit is recomputed once it ended this long ago: a span arrives when it ends (an LLM call lasts up
+# to a minute) and after its exporter's batch delay (5 s by default). One that arrives later marks
+# its unit again, which is then recomputed once more (QUIET); reads are exact either way.
+SETTLE = timedelta(seconds=60)
 # An ended unit that keeps changing (a backfill, a replay, an import, a late batch after another)
 # is recomputed by the refresher once it has been left alone for QUIET, or once its last recompute
 # is MAX_WAIT old, so one that never goes quiet still catches up; not on every tick, which would

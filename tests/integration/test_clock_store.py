@@ -110,7 +110,7 @@ def test_the_rollup_seals_the_hours_that_ended_before_now_and_leaves_the_open_on
 
     assert rollup.refresh(store, now=utc("2026-11-30T23:59")) == 3  # the 23:00 hour is open
     assert dirty() == HOURS[3:] and HOURS[3] == utc("2026-11-30T23:00")
-    assert rollup.refresh(store, now=utc("2027-01-01T00:00")) == 1  # 23:00 ended 00:00, settles by 00:00:30
+    assert rollup.refresh(store, now=utc("2027-01-01T00:00")) == 1  # 23:00 ended 00:00, settles by 00:01
     assert dirty() == [utc("2026-12-31T23:00"), *HOURS[5:]]
     assert rollup.refresh(store, now=utc("2027-01-01T00:00") + rollup.SETTLE) == 1
     assert dirty() == HOURS[5:] and HOURS[5] == utc("2027-01-01T00:00")
