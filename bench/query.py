@@ -6,7 +6,7 @@ spans per trace, 10% inline quality and 5% late quality events; a role belongs t
 feature and service and uses three models, as agent roles do), merged once (as a long-running
 store's old parts would be), its rollup filled (as the collector's refresher keeps it), then
 topped up with a fresh unmerged hour of up to 1,000,000 spans (as live ingest leaves the open hour)
-whose units are refreshed up to :55 (as the refresher leaves them at :55:30: the last unit is read
+whose units are refreshed up to :55 (as the refresher leaves them at :56: the last unit is read
 from the raw spans), then served by a real collector process with the refresher off (so the store
 stays in that state); every endpoint the dashboard calls is timed through HTTP.
 """
@@ -194,7 +194,7 @@ def build_store(path: str, spans: int = 10_000_000, days: int = 90, chunk: int =
             trace_id = table["trace_id"][0].as_py()
             store.insert("llm_spans", table)
             store.insert("quality_events", events)
-        # the refresher at :55:30: every unit to :55 summed, the hour (not ended) and its last unit not
+        # the refresher at :56: every unit to :55 summed, the hour (not ended) and its last unit not
         rollup.refresh(store, now=datetime.fromtimestamp(end_ns / 1e9, UTC) - rollup.UNIT + rollup.SETTLE)
     parts = store.rows("SELECT count() FROM system.parts WHERE table = 'llm_spans' AND active")[0][0]
     rollup_rows = store.rows("SELECT count() FROM spend_hourly")[0][0]
