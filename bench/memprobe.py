@@ -140,7 +140,7 @@ def main() -> int:
                    "py_blocks_k": sys.getallocatedblocks() / 1000,
                    "arrow_pool": pa.total_allocated_bytes() / (1 << 20),
                    "spans": collector.collector.feeder.stats.spans_written,
-                   "rollup_hours": getattr(collector.collector.rollup, "hours_refreshed", 0)}
+                   "rollup_stamps": getattr(collector.collector.rollup, "hours_refreshed", 0)}
             row.update(mallinfo())
             row.update(engine())
             row["running"] = running

@@ -197,8 +197,8 @@ def build_store(path: str, spans: int = 10_000_000, days: int = 90, chunk: int =
         # the refresher at :56: every unit to :55 summed, the hour (not ended) and its last unit not
         rollup.refresh(store, now=datetime.fromtimestamp(end_ns / 1e9, UTC) - rollup.UNIT + rollup.SETTLE)
     parts = store.rows("SELECT count() FROM system.parts WHERE table = 'llm_spans' AND active")[0][0]
-    rollup_rows = store.rows("SELECT count() FROM spend_hourly")[0][0]
-    task_rows = store.rows("SELECT count() FROM task_hourly")[0][0]
+    rollup_rows = store.rows("SELECT count() FROM spend_rollup")[0][0]
+    task_rows = store.rows("SELECT count() FROM task_rollup")[0][0]
     store.close()
     return BuiltStore(path, spans, time.monotonic() - t0, optimize_s, int(parts), trace_id, rollup_s, rollup_hours,
                       int(rollup_rows), int(task_rows))

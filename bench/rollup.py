@@ -31,9 +31,9 @@ SPEND_BY_ROLE = {
         SELECT count() FROM (SELECT trace_id, span_id, argMax(score, (event_time, event_id)) FROM quality_events FINAL
         WHERE tenant = 'default' GROUP BY trace_id, span_id)""",
     "the hourly rollup as the API reads it (clean hours, latest refresh)": """
-        SELECT role, sum(spans), sum(cost_usd), sum(quality_sum) / sum(quality_n) FROM spend_hourly
+        SELECT role, sum(spans), sum(cost_usd), sum(quality_sum) / sum(quality_n) FROM spend_rollup
         WHERE tenant = 'default' AND hour >= {since:DateTime64(9, 'UTC')} AND hour < {until:DateTime64(9, 'UTC')}
-          AND (hour, version) GLOBAL IN (SELECT hour, max(computed_at) FROM rollup_hours WHERE tenant = 'default'
+          AND (hour, version) GLOBAL IN (SELECT hour, max(computed_at) FROM rollup_stamps WHERE tenant = 'default'
                                          GROUP BY hour)
         GROUP BY role""",
 }

@@ -5,7 +5,7 @@ shared filters (role, team, service, environment) and, here only, `feature`. So 
 gives the planner's share of each task, and a task with no call in scope is not counted.
 
 * v_tasks (sql/views): one row per task, exact Decimal, summed in the engine from the per-task
-  rollup (task_hourly: the clean hours, and the clean 5-minute units of the rest) and the raw spans
+  rollup (task_rollup: the clean hours, and the clean 5-minute units of the rest) and the raw spans
   (what is left: the unit being written, units changed since their refresh, sub-unit edges),
   split by the same plan as every other aggregate (rollup.current_plan, at most RAW_SLOTS raw parts).
 * `GET tasks`: per bucket of the tasks' first call ({bucket} in {tz}), and for the whole scope: how

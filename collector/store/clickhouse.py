@@ -88,17 +88,17 @@ class StoreURL:
 _SCOPE = ("tenant = {tenant:String}, since = {since:DateTime64(9, 'UTC')}, until = {until:DateTime64(9, 'UTC')}, "
           "roles = {roles:Array(String)}, teams = {teams:Array(String)}, services = {services:Array(String)}, "
           "environments = {environments:Array(String)}")
-# The clean parts of a rollup table (spend_hourly, task_hourly) a view reads, in a tenant's
+# The clean parts of a rollup table (spend_rollup, task_rollup) a view reads, in a tenant's
 # [since, until): the hours of [h0, h1) not in `dirty` from their hour rows, the 5-minute `units`
-# from their unit rows, each from its latest refresh (rollup_hours), the shared filters
+# from their unit rows, each from its latest refresh (rollup_stamps), the shared filters
 # (collector/store/rollup.py plans which).
 _CLEAN_HOURS = """tenant = {tenant:String}
   AND hour >= {since:DateTime64(9, 'UTC')} AND hour < {until:DateTime64(9, 'UTC')}
   AND ((minutes = 60 AND hour >= {h0:DateTime64(9, 'UTC')} AND hour < {h1:DateTime64(9, 'UTC')}
         AND NOT has({dirty:Array(DateTime('UTC'))}, hour))
-       OR (minutes = 5 AND has({units:Array(DateTime('UTC'))}, hour)))
+       OR (minutes = 5 AND hour IN {units:Array(DateTime('UTC'))}))
   AND (hour, minutes, version) GLOBAL IN (
-      SELECT hour, minutes, max(computed_at) FROM rollup_hours
+      SELECT hour, minutes, max(computed_at) FROM rollup_stamps
       WHERE tenant = {tenant:String} AND hour >= {since:DateTime64(9, 'UTC')} AND hour < {until:DateTime64(9, 'UTC')}
       GROUP BY hour, minutes)
   AND (empty({roles:Array(String)}) OR has({roles:Array(String)}, role))

@@ -1,4 +1,4 @@
-"""The rollup: aggregate reads from `spend_hourly` where it is current, from v_spans elsewhere.
+"""The rollup: aggregate reads from `spend_rollup` where it is current, from v_spans elsewhere.
 
 The rollup holds rows of two sizes. A 5-minute unit's rows are computed from its spans once it has
 ended (and stopped changing for a moment); an hour's rows are summed from its twelve units' rows
@@ -12,7 +12,7 @@ costs no more than any other five minutes. A read of [since, until) is split int
     end): read from v_spans, one query per contiguous run, at most RAW_READS of them.
 The parts are disjoint and cover the range, and every column is additive (money as Decimal), so the
 merged answer equals a single v_spans query over the whole range, to the last decimal; however many
-spans the open hour holds, the raw part is a few minutes of them. The per-task rollup (`task_hourly`,
+spans the open hour holds, the raw part is a few minutes of them. The per-task rollup (`task_rollup`,
 read through v_task_rollup: cost per trace) is split by the same plan (collector/read/tasks.py).
 
 `RollupRefresher` (a thread in the collector) recomputes changed units every few seconds, once a
@@ -60,11 +60,11 @@ MAX_WAIT = timedelta(minutes=5)
 # statement a full scan of them, so this trades time for a flat memory profile. A real fleet's unit
 # (tens to hundreds of combinations) stays one statement, and up to REFRESH_CHUNK_HOURS of them share one.
 GROUPS_PER_FILL = 10_000
-# Rows of the per-task rollup (task_hourly: one per trace x role x feature x team x service x
+# Rows of the per-task rollup (task_rollup: one per trace x role x feature x team x service x
 # environment in a unit) one fill statement may group. Units with more are filled in slices of the
 # trace-id range (`trace_slices`); trace_id follows the unit in llm_spans' key, so unlike the hash
 # slices above a slice reads only its share of the granules, and many slices cost little more than
-# one. Such a group is narrower than a spend_hourly one (one id and five low-cardinality keys),
+# one. Such a group is narrower than a spend_rollup one (one id and five low-cardinality keys),
 # hence the larger limit.
 TASKS_PER_FILL = 50_000
 # Raw ranges one aggregate reads at most. Each is a query of its own (~20-60 ms however little it
@@ -170,7 +170,7 @@ def fill_batches(hours: Iterable[datetime], groups: Mapping[datetime, int], chun
     """The fill statements for `hours` (or units, `step` apart; with None, any): (consecutive ones,
     slices) pairs, each slice one statement. Consecutive ones share a statement while their estimated `groups` add
     up to at most `limit` (and there are at most `chunk_hours`); one with more than `limit` is filled
-    alone, in ceil(groups / limit) slices of its dimension combinations (or, for task_hourly, of its
+    alone, in ceil(groups / limit) slices of its dimension combinations (or, for task_rollup, of its
     trace ids)."""
     batches: list[tuple[list[datetime], int]] = []
     for run in _runs(list(hours), chunk_hours, step):
@@ -267,13 +267,14 @@ def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: floa
                 if over_budget():
                     return done
         for span in _windows(hours.get(tenant, []), chunk_hours * HOUR):
-            stamps = store.query("rollup_unit_stamps", {"tenant": tenant, "since": span[0], "until": span[-1] + HOUR})
+            parts = store.query("rollup_dirty", {"tenant": tenant, "h0": span[0], "h1": span[-1] + HOUR})
             of: dict[datetime, list[tuple[datetime, int, bool]]] = {}
-            for r in stamps:
-                unit = _utc(r["unit"])
-                of.setdefault(floor_hour(unit), []).append((unit, int(r["computed_at"]),
-                                                            int(r["marked_at"]) < int(r["computed_at"])))
-            ready = [h for h in span if all(clean for _, _, clean in of.get(h, []))]
+            for r in parts:
+                if r["minutes"] == 5:
+                    unit = _utc(r["start"])
+                    of.setdefault(floor_hour(unit), []).append((unit, int(r["computed_at"]), bool(r["clean"])))
+            # still not clean (it has units: not summed by another refresh since), and every unit is
+            ready = [h for h in span if of.get(h) and all(clean for _, _, clean in of[h])]
             sizes = store.query("rollup_merge_groups", {"tenant": tenant, "since": span[0], "until": span[-1] + HOUR})
             groups = {_utc(r["hour"]): int(r["groups"]) for r in sizes}
             tasks = {_utc(r["hour"]): int(r["tasks"]) for r in sizes}

@@ -28,33 +28,106 @@ EXCHANGE TABLES llm_spans AND llm_spans_v17;
 
 DROP TABLE llm_spans_v17;
 
--- 2. Rollup rows and their stamps say which size they are: `hour` is the start of the row's unit,
---    `minutes` its length (5 or 60). An hour's stamp also carries `basis`, a hash of the unit stamps
---    it was summed from: the hour is clean while its units are clean and are still those stamps.
-ALTER TABLE spend_hourly
-    ADD COLUMN IF NOT EXISTS minutes UInt8,
-    MODIFY ORDER BY (tenant, hour, role, tier, model, provider, team, feature, service, environment, service_tier,
-                     processing, minutes);
+-- 2. The rollup's tables, new: rows of two sizes, `minutes` 5 (a unit) or 60 (an hour), `hour` the
+--    start of the row's unit or hour. The size leads the key, so a read of many hours reads hour rows
+--    only, and a read of a few units only those units. An hour's stamp also carries `basis`, a hash
+--    of the unit stamps it was summed from: the hour is clean while its units are clean and are still
+--    those stamps (collector/store/rollup.py). Computed from v_spans, never fed by an insert trigger
+--    (that would count a retried batch twice); readers use each part's latest refresh only.
+CREATE TABLE IF NOT EXISTS spend_rollup
+(
+    tenant               LowCardinality(String),
+    minutes              UInt8,
+    hour                 DateTime('UTC'),
+    role                 LowCardinality(String),
+    tier                 LowCardinality(String),
+    model                LowCardinality(String),
+    provider             LowCardinality(String),
+    team                 LowCardinality(String),
+    feature              LowCardinality(String),
+    service              LowCardinality(String),
+    environment          LowCardinality(String),
+    service_tier         LowCardinality(String),
+    processing           LowCardinality(String),
+    spans                UInt64,
+    input_tokens         UInt64,
+    output_tokens        UInt64,
+    cache_read_tokens    UInt64,
+    cache_write_tokens   UInt64,
+    reasoning_tokens     UInt64,
+    cost_usd             Decimal(38, 18),
+    unpriced_spans       UInt64,
+    unpriced_tokens      UInt64,
+    failed_spans         UInt64,
+    quality_sum          Float64,
+    quality_n            UInt64,
+    escalated_spans      UInt64,
+    failover_spans       UInt64,
+    async_spans          UInt64,
+    saving_unknown_spans UInt64,
+    escalated_cost_usd   Decimal(38, 18),
+    failover_cost_usd    Decimal(38, 18),
+    cache_saving_usd     Decimal(38, 18),
+    batch_saving_usd     Decimal(38, 18),
+    first_span           DateTime64(9, 'UTC'),
+    last_span            DateTime64(9, 'UTC'),
+    version              UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(hour)
+ORDER BY (tenant, minutes, hour, role, tier, model, provider, team, feature, service, environment, service_tier,
+          processing);
 
-ALTER TABLE task_hourly
-    ADD COLUMN IF NOT EXISTS minutes UInt8,
-    MODIFY ORDER BY (tenant, hour, trace_id, role, feature, team, service, environment, minutes);
+-- Cost per task (a task is one trace): additive sums per (tenant, unit or hour, trace, role, feature,
+-- team, service, environment). A trace that spans units or hours has a row in each; its cost is their sum.
+CREATE TABLE IF NOT EXISTS task_rollup
+(
+    tenant         LowCardinality(String),
+    minutes        UInt8,
+    hour           DateTime('UTC'),
+    trace_id       String,
+    role           LowCardinality(String),
+    feature        LowCardinality(String),
+    team           LowCardinality(String),
+    service        LowCardinality(String),
+    environment    LowCardinality(String),
+    spans          UInt64,
+    unpriced_spans UInt64,
+    input_tokens   UInt64,
+    output_tokens  UInt64,
+    cost_usd       Decimal(38, 18),
+    first_span     DateTime64(9, 'UTC'),
+    last_span      DateTime64(9, 'UTC'),
+    version        UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(hour)
+ORDER BY (tenant, minutes, hour, trace_id, role, feature, team, service, environment);
 
-ALTER TABLE rollup_hours
-    ADD COLUMN IF NOT EXISTS minutes UInt8,
-    ADD COLUMN IF NOT EXISTS basis UInt64 DEFAULT 0,
-    MODIFY ORDER BY (tenant, hour, minutes);
+-- Each refresh of a unit or hour: the refresh that wrote its rows (`computed_at`, the store's clock
+-- read before it read anything). A part is clean when its latest refresh is newer than its latest
+-- change (rollup_marks: per unit, stamped after the insert that changed it).
+CREATE TABLE IF NOT EXISTS rollup_stamps
+(
+    tenant      LowCardinality(String),
+    minutes     UInt8,
+    hour        DateTime('UTC'),
+    computed_at UInt64,
+    basis       UInt64
+)
+ENGINE = ReplacingMergeTree(computed_at)
+ORDER BY (tenant, minutes, hour);
 
 -- 3. Marks are per unit from now on. Everything stored is recomputed once, in units then hours (reads
---    come from the raw spans until then, exact either way).
-TRUNCATE TABLE spend_hourly;
-
-TRUNCATE TABLE task_hourly;
-
-TRUNCATE TABLE rollup_hours;
-
+--    come from the raw spans until then, exact either way); the hour-only tables go.
 TRUNCATE TABLE rollup_marks;
 
 INSERT INTO rollup_marks
 SELECT DISTINCT tenant, toStartOfFiveMinutes(start_time), toUnixTimestamp64Nano(now64(9))
 FROM llm_spans;
+
+DROP TABLE IF EXISTS spend_hourly;
+
+DROP TABLE IF EXISTS task_hourly;
+
+DROP TABLE IF EXISTS rollup_hours;

@@ -5,6 +5,8 @@
 -- basis as rollup_stamp's) and none of them has changed since. An hour only partly inside the range
 -- counts as not clean (its basis is over the units inside), so the units of the range's ragged edges
 -- come with it. A unit never marked holds no span and is left out (either way of reading it is free).
+-- A unit's `computed_at` is its latest refresh (0: never): the refresher sums a dirty hour from its
+-- units when all are clean, and names these refreshes in the hour's stamp (rollup_merge, rollup_stamp).
 WITH units AS
 (
     SELECT m.unit AS unit, m.marked_at AS marked_at, s.computed_at AS computed_at
@@ -18,7 +20,7 @@ WITH units AS
     LEFT JOIN
     (
         SELECT hour AS unit, max(computed_at) AS computed_at
-        FROM rollup_hours
+        FROM rollup_stamps
         WHERE tenant = {tenant:String} AND minutes = 5 AND hour >= {h0:DateTime('UTC')} AND hour < {h1:DateTime('UTC')}
         GROUP BY unit
     ) AS s ON m.unit = s.unit
@@ -36,17 +38,17 @@ dirty AS
     LEFT JOIN
     (
         SELECT hour, argMax(basis, computed_at) AS basis
-        FROM rollup_hours
+        FROM rollup_stamps
         WHERE tenant = {tenant:String} AND minutes = 60 AND hour >= toStartOfHour({h0:DateTime('UTC')})
           AND hour < {h1:DateTime('UTC')}
         GROUP BY hour
     ) AS c ON u.hour = c.hour
     WHERE u.changed OR u.basis != c.basis
 )
-SELECT hour AS start, toUInt8(60) AS minutes, false AS clean
+SELECT hour AS start, toUInt8(60) AS minutes, false AS clean, toUInt64(0) AS computed_at
 FROM dirty
 UNION ALL
-SELECT unit AS start, toUInt8(5) AS minutes, marked_at < computed_at AS clean
+SELECT unit AS start, toUInt8(5) AS minutes, marked_at < computed_at AS clean, computed_at
 FROM units
 WHERE toStartOfHour(unit) IN (SELECT hour FROM dirty)
 ORDER BY minutes, start

@@ -1,5 +1,5 @@
 -- Recompute the rollup rows of {tenant}'s 5-minute units {units} (all in [{since}, {until})) from v_spans
--- (deduplicated, late quality applied), stamped {version}; rollup_hours is stamped after, by the
+-- (deduplicated, late quality applied), stamped {version}; rollup_stamps is stamped after, by the
 -- refresher. The hours are summed from these rows later (rollup_merge). Slice
 -- {part} of {parts} of the dimension combinations (v_spans_unscored): the refresher runs one
 -- statement per slice so that none groups more than rollup.GROUPS_PER_FILL combinations. One
@@ -7,7 +7,7 @@
 -- memory. `$sums` and `$lever_sums` list the columns in the order written here (collector/store/clickhouse.py).
 -- tests/integration/test_rollup.py checks every aggregate read from the rollup equals the same
 -- read from v_spans.
-INSERT INTO spend_hourly
+INSERT INTO spend_rollup
     (tenant, hour, role, tier, model, provider, team, feature, service, environment, service_tier, processing, spans,
      input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, unpriced_spans,
      unpriced_tokens, failed_spans, quality_n, cost_usd, quality_sum, escalated_spans, failover_spans, async_spans,

@@ -1,5 +1,5 @@
 -- About how many rollup groups each of {tenant}'s 5-minute units in [{since}, {until}) holds, in
--- spend_hourly (groups) and in task_hourly (tasks) (uniq: an approximate count in bounded memory),
+-- spend_rollup (groups) and in task_rollup (tasks) (uniq: an approximate count in bounded memory),
 -- so the refresher can size its fill statements (collector/store/rollup.py fill_batches).
 -- Duplicates are not removed: an estimate needs no FINAL.
 SELECT

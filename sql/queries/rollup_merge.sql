@@ -4,7 +4,7 @@
 -- hour stops being clean as soon as one of them is recomputed. Reads no span. Slice {part} of
 -- {parts} of the dimension combinations, as rollup_fill. `$sums` and `$lever_sums` list the columns
 -- in the order written here (collector/store/clickhouse.py).
-INSERT INTO spend_hourly
+INSERT INTO spend_rollup
     (tenant, hour, role, tier, model, provider, team, feature, service, environment, service_tier, processing, spans,
      input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, unpriced_spans,
      unpriced_tokens, failed_spans, quality_n, cost_usd, quality_sum, escalated_spans, failover_spans, async_spans,
@@ -19,7 +19,7 @@ SELECT
     max(last_span) AS last_span,
     60 AS minutes,
     {version:UInt64} AS version
-FROM spend_hourly
+FROM spend_rollup
 WHERE tenant = {tenant:String}
   AND minutes = 5
   AND hour >= {since:DateTime('UTC')} AND hour < {until:DateTime('UTC')}

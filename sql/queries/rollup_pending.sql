@@ -13,7 +13,7 @@ WITH units AS
     LEFT JOIN
     (
         SELECT tenant, hour AS unit, max(computed_at) AS computed_at
-        FROM rollup_hours WHERE minutes = 5 GROUP BY tenant, unit
+        FROM rollup_stamps WHERE minutes = 5 GROUP BY tenant, unit
     ) AS s ON m.tenant = s.tenant AND m.unit = s.unit
 )
 SELECT tenant, unit AS start, toUInt8(5) AS minutes, marked_at, computed_at
@@ -31,7 +31,7 @@ FROM
 LEFT JOIN
 (
     SELECT tenant, hour, argMax(basis, computed_at) AS basis, max(computed_at) AS last_computed
-    FROM rollup_hours WHERE minutes = 60 GROUP BY tenant, hour
+    FROM rollup_stamps WHERE minutes = 60 GROUP BY tenant, hour
 ) AS c ON u.tenant = c.tenant AND u.hour = c.hour
 WHERE u.dirty OR u.basis != c.basis
 ORDER BY tenant, minutes, start

@@ -3,7 +3,7 @@
 -- of cityHash64(unit, unit's refresh) over the unit refreshes it was summed from ({units},
 -- {versions}); rollup_dirty computes the same sum from the units' latest stamps, so the hour is
 -- clean only while they are still those. A unit's basis is 0.
-INSERT INTO rollup_hours (tenant, hour, minutes, computed_at, basis)
+INSERT INTO rollup_stamps (tenant, hour, minutes, computed_at, basis)
 SELECT {tenant:String}, h, {minutes:UInt8}, {version:UInt64},
        arraySum(arrayMap((u, v) -> if(toStartOfHour(u) = h, cityHash64(u, v), 0),
                          {units:Array(DateTime('UTC'))}, {versions:Array(UInt64)}))

@@ -1,10 +1,10 @@
--- Recompute the per-task rollup rows (task_hourly) of {tenant}'s 5-minute units {units} (all in
+-- Recompute the per-task rollup rows (task_rollup) of {tenant}'s 5-minute units {units} (all in
 -- [{since}, {until})) from the deduplicated spans (cost needs no quality, so no late-quality join),
--- stamped {version}; rollup_hours is stamped after, by the refresher, once spend_hourly is filled
+-- stamped {version}; rollup_stamps is stamped after, by the refresher, once spend_rollup is filled
 -- too. Only the traces whose id is in [{lo}, {hi}) ({hi} = '': no upper bound): the refresher fills
 -- units of many tasks in slices of the trace-id range (collector/store/rollup.py TASKS_PER_FILL), and
 -- since trace_id follows the unit in llm_spans' key, a slice reads only its own granules.
-INSERT INTO task_hourly
+INSERT INTO task_rollup
     (tenant, hour, trace_id, role, feature, team, service, environment, spans, unpriced_spans, input_tokens,
      output_tokens, cost_usd, first_span, last_span, minutes, version)
 SELECT

@@ -1,8 +1,8 @@
--- Sum {tenant}'s per-task rollup rows (task_hourly) of the hours in [{since}, {until}) from their
+-- Sum {tenant}'s per-task rollup rows (task_rollup) of the hours in [{since}, {until}) from their
 -- 5-minute units' rows of exactly the unit refreshes ({units}[i] by {versions}[i]) the refresher
--- found clean, stamped {version}, as rollup_merge does for spend_hourly. Only traces whose id is in
+-- found clean, stamped {version}, as rollup_merge does for spend_rollup. Only traces whose id is in
 -- [{lo}, {hi}) ({hi} = '': no upper bound), as task_fill. Reads no span.
-INSERT INTO task_hourly
+INSERT INTO task_rollup
     (tenant, hour, trace_id, role, feature, team, service, environment, spans, unpriced_spans, input_tokens,
      output_tokens, cost_usd, first_span, last_span, minutes, version)
 SELECT
@@ -16,7 +16,7 @@ SELECT
     max(last_span) AS last_span,
     60 AS minutes,
     {version:UInt64} AS version
-FROM task_hourly
+FROM task_rollup
 WHERE tenant = {tenant:String}
   AND minutes = 5
   AND hour >= {since:DateTime('UTC')} AND hour < {until:DateTime('UTC')}

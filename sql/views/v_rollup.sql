@@ -5,5 +5,5 @@
 -- named aggregate over it by swapping `v_spans($scope)` for this view.
 CREATE OR REPLACE VIEW v_rollup AS
 SELECT *, hour AS start_time
-FROM spend_hourly
+FROM spend_rollup
 WHERE $clean_hours;

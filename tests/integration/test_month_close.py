@@ -91,7 +91,7 @@ def collector(request, tmp_path_factory) -> Iterator[BackgroundCollector]:
         store = running.collector.store
         if request.param == "raw":
             mark_every_hour(store)
-            assert not store.rows("SELECT count() FROM rollup_hours")[0][0]
+            assert not store.rows("SELECT count() FROM rollup_stamps")[0][0]
         else:
             assert settle_rollup(store) > 5000  # 31 March to 19 November, empty hours included
             since, until = month_bounds("2026-03", "UTC")[0], month_bounds("2026-11", "UTC")[1]

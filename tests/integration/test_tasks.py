@@ -151,13 +151,13 @@ def test_cost_per_task_equals_the_sum_of_its_calls_in_every_rollup_state(collect
     hours = store.rows("SELECT uniqExact(toStartOfHour(start_time)) FROM llm_spans")[0][0]
     assert refresh(store) == hours > 50
     assert rollup.dirty_parts(store, "default", datetime(2026, 11, 9, tzinfo=UTC), NOW) == (set(), set(), set())
-    assert store.rows("SELECT count() FROM task_hourly")[0][0] >= 150
+    assert store.rows("SELECT count() FROM task_rollup")[0][0] >= 150
     assert check(api, store) == raw  # from the rollup, ragged nothing: the range is whole hours
 
-    refresh_sliced = store.rows("SELECT count() FROM task_hourly")[0][0]
+    refresh_sliced = store.rows("SELECT count() FROM task_rollup")[0][0]
     store.execute("rollup_mark_hours", {"tenants": ["default"], "hours": [datetime(2026, 11, 10, 5, tzinfo=UTC)]})
     assert refresh(store, tasks_per_fill=1) == 1  # every trace of that hour in a slice of its own range
-    assert store.rows("SELECT count() FROM task_hourly")[0][0] >= refresh_sliced
+    assert store.rows("SELECT count() FROM task_rollup")[0][0] >= refresh_sliced
     assert check(api, store) == raw
 
     retried = store.arrow("SELECT * FROM llm_spans FINAL ORDER BY span_id LIMIT 60")
@@ -222,15 +222,15 @@ def test_buckets_are_the_tasks_first_call_in_the_time_zone(collector, api):
 
 
 def test_the_api_reads_the_task_rollup_for_clean_hours(collector, api):
-    """A row planted in task_hourly under an hour's current version moves that task's cost by exactly
+    """A row planted in task_rollup under an hour's current version moves that task's cost by exactly
     its amount: the read takes clean hours from the rollup, not from the spans."""
     store = collector.collector.store
     refresh(store)
     trace_id, hour, version = store.rows(
-        "SELECT trace_id, hour, version FROM task_hourly WHERE minutes = 60 AND (hour, version) IN "
-        "(SELECT hour, max(computed_at) FROM rollup_hours WHERE minutes = 60 GROUP BY hour) ORDER BY trace_id LIMIT 1")[0]
+        "SELECT trace_id, hour, version FROM task_rollup WHERE minutes = 60 AND (hour, version) IN "
+        "(SELECT hour, max(computed_at) FROM rollup_stamps WHERE minutes = 60 GROUP BY hour) ORDER BY trace_id LIMIT 1")[0]
     before = dearest(api)[trace_id]
-    store.command("INSERT INTO task_hourly (tenant, hour, trace_id, role, feature, spans, cost_usd, first_span, "
+    store.command("INSERT INTO task_rollup (tenant, hour, trace_id, role, feature, spans, cost_usd, first_span, "
                   "last_span, minutes, version) VALUES ('default', {h:DateTime('UTC')}, {t:String}, 'planted', "
                   "'planted', 1, toDecimal128('0.000000000000000007', 18), {h:DateTime('UTC')}, {h:DateTime('UTC')}, "
                   "60, {v:UInt64})",

@@ -281,7 +281,7 @@ def test_a_store_built_by_the_old_migrations_migrates_cleanly_and_answers_the_sa
     expected = new_store.answers
     with opened(f"chdb:{tmp_path / 'old'}") as store:
         assert len(migrate_the_old_way(store, 10)) == 10
-        old_views = {*VIEWS, *RETIRED_VIEWS} - {"v_task_rollup", "v_tasks"}  # came after, with task_hourly (0016)
+        old_views = {*VIEWS, *RETIRED_VIEWS} - {"v_task_rollup", "v_tasks"}  # came after, with task_rollup (0016)
         assert sorted(view_definitions(store)) == sorted(old_views)  # created by the old migrations
         insert_workload(store)
 
@@ -328,7 +328,7 @@ def test_every_view_has_its_columns(new_store):
                              ("quality_n", "UInt64")]
         assert view_columns(store, "v_spans_unscored") == unscored
         assert view_columns(store, "v_spans") == scored
-        rolled = table_columns(store, "spend_hourly")
+        rolled = table_columns(store, "spend_rollup")
         assert view_columns(store, "v_rollup") == rolled + [("start_time", "DateTime('UTC')")]
         # every column an aggregate reads from v_spans, v_rollup offers with the same type (a span's
         # cost may be unknown, a group's is a sum: the aggregates read ifNull(sum(cost_usd), 0))
