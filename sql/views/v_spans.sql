@@ -3,12 +3,12 @@
 -- and that quality as the rollup's sums (quality_sum, quality_n). Every named query that needs
 -- quality reads v_spans($scope) and so inherits all of this; the rollup fill reads one slice.
 --
--- The late-quality side reads only the events of the traces that start in [since, until), found
--- through quality_events' primary key, so a short read does not aggregate every event of the
--- tenant; in a slice, only the traces of the slice's spans, so it shrinks with the slice too. The
--- traces are bounded by the hashes of their ids (a set of UInt64, smaller than one of strings); a
--- colliding hash only lets another trace's events into the join, whose ON compares the real ids,
--- so the rows are the same.
+-- The late-quality side aggregates only the events of the traces that start in [since, until) (in
+-- a slice, only the traces of the slice's spans). The traces are bounded by the hashes of their ids
+-- (a set of UInt64, smaller than one of strings); a colliding hash only lets another trace's events
+-- into the join, whose ON compares the real ids, so the rows are the same. The primary key does not
+-- serve that filter: every event of the tenant is read (~80 ms at 500k events, whatever the range;
+-- filtering on trace_id itself was no faster for a short range and 2.4x slower for 30 days).
 CREATE OR REPLACE VIEW v_spans AS
 SELECT
     s.*,
