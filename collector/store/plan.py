@@ -43,11 +43,6 @@ class Plan:
     raw: tuple[tuple[datetime, datetime], ...] = field(default=())
     units: tuple[datetime, ...] = ()
 
-    @property
-    def rollup(self) -> bool:
-        """Does any part come from the rollup?"""
-        return self.h0 is not None
-
 
 def _merged(ranges: Iterable[tuple[datetime, datetime]]) -> tuple[tuple[datetime, datetime], ...]:
     out: list[tuple[datetime, datetime]] = []
@@ -139,7 +134,6 @@ def without(p: Plan, hours: Iterable[datetime], since: datetime, until: datetime
     hours = {floor_hour(h) for h in hours}
     if not hours or p.h0 is None:
         return p
-    lo, hi = since, until
-    extra = [(max(h, lo), min(h + HOUR, hi)) for h in hours]
+    extra = [(max(h, since), min(h + HOUR, until)) for h in hours]
     return Plan(p.h0, p.h1, tuple(sorted({*p.dirty, *(h for h in hours if p.h0 <= h < p.h1)})),
                 _merged([*p.raw, *extra]), tuple(u for u in p.units if floor_hour(u) not in hours))

@@ -89,9 +89,8 @@ def dirty_parts(store: Store, tenant: str, since: datetime, until: datetime) -> 
     """The hours of {tenant}'s [since, until) that are not clean, and of their units those that are
     and those that are not (rollup_dirty)."""
     rows = store.query("rollup_dirty", {"tenant": tenant, "h0": floor_unit(since), "h1": ceil_unit(until)})
-    hours = {_utc(r["start"]) for r in rows if r["minutes"] == 60}
-    units = [r for r in rows if r["minutes"] == 5]
-    return hours, {_utc(r["start"]) for r in units if r["clean"]}, {_utc(r["start"]) for r in units if not r["clean"]}
+    units = [(_utc(r["unit"]), r["clean"]) for r in rows]
+    return {floor_hour(u) for u, _ in units}, {u for u, clean in units if clean}, {u for u, clean in units if not clean}
 
 
 def current_plan(store: Store, params: Mapping[str, Any], use_rollup: bool = True,
@@ -166,31 +165,30 @@ def _ns(t: timedelta) -> int:
 
 
 def fill_batches(hours: Iterable[datetime], groups: Mapping[datetime, int], chunk_hours: int = REFRESH_CHUNK_HOURS,
-                 limit: int = GROUPS_PER_FILL, step: timedelta | None = HOUR) -> list[tuple[list[datetime], int]]:
-    """The fill statements for `hours` (or units, `step` apart; with None, any): (consecutive ones,
-    slices) pairs, each slice one statement. Consecutive ones share a statement while their estimated `groups` add
-    up to at most `limit` (and there are at most `chunk_hours`); one with more than `limit` is filled
-    alone, in ceil(groups / limit) slices of its dimension combinations (or, for task_rollup, of its
-    trace ids)."""
+                 limit: int = GROUPS_PER_FILL) -> list[tuple[list[datetime], int]]:
+    """The fill statements for `hours` (or units), in time order: (some of them, slices) pairs, each
+    slice one statement (a statement names its hours or units, so they need not be consecutive).
+    They share a statement while their estimated `groups` add up to at most `limit` (and there are
+    at most `chunk_hours`); one with more than `limit` is filled alone, in ceil(groups / limit)
+    slices of its dimension combinations (or, for task_rollup, of its trace ids)."""
     batches: list[tuple[list[datetime], int]] = []
-    for run in _runs(list(hours), chunk_hours, step):
-        current: list[datetime] = []
-        total = 0
-        for h in run:
-            g = groups.get(h, 0)
-            if g > limit:
-                if current:
-                    batches.append((current, 1))
-                    current, total = [], 0
-                batches.append(([h], -(-g // limit)))
-                continue
-            if current and total + g > limit:
+    current: list[datetime] = []
+    total = 0
+    for h in sorted(hours):
+        g = groups.get(h, 0)
+        if g > limit:
+            if current:
                 batches.append((current, 1))
                 current, total = [], 0
-            current.append(h)
-            total += g
-        if current:
+            batches.append(([h], -(-g // limit)))
+            continue
+        if current and (total + g > limit or len(current) == chunk_hours):
             batches.append((current, 1))
+            current, total = [], 0
+        current.append(h)
+        total += g
+    if current:
+        batches.append((current, 1))
     return batches
 
 
@@ -254,10 +252,10 @@ def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: floa
             sizes = store.query("rollup_fill_groups", {"tenant": tenant, "since": span[0], "until": span[-1] + UNIT})
             groups = {_utc(r["hour"]): int(r["groups"]) for r in sizes}
             tasks = {_utc(r["hour"]): int(r["tasks"]) for r in sizes}
-            for batch, parts in fill_batches(span, groups, per_run, groups_per_fill, step=None):
+            for batch, parts in fill_batches(span, groups, per_run, groups_per_fill):
                 statements = [("rollup_fill", {"since": batch[0], "until": batch[-1] + UNIT, "units": batch,
                                                "parts": parts, "part": part}) for part in range(parts)]
-                for some, slices in fill_batches(batch, tasks, per_run, tasks_per_fill, step=None):
+                for some, slices in fill_batches(batch, tasks, per_run, tasks_per_fill):
                     statements += [("task_fill", {"since": some[0], "until": some[-1] + UNIT, "units": some,
                                                   "lo": lo, "hi": hi}) for lo, hi in trace_slices(slices)]
                 if not run(statements, tenant):
@@ -270,20 +268,19 @@ def refresh(store: Store, chunk_hours: int = REFRESH_CHUNK_HOURS, budget_s: floa
             parts = store.query("rollup_dirty", {"tenant": tenant, "h0": span[0], "h1": span[-1] + HOUR})
             of: dict[datetime, list[tuple[datetime, int, bool]]] = {}
             for r in parts:
-                if r["minutes"] == 5:
-                    unit = _utc(r["start"])
-                    of.setdefault(floor_hour(unit), []).append((unit, int(r["computed_at"]), bool(r["clean"])))
+                unit = _utc(r["unit"])
+                of.setdefault(floor_hour(unit), []).append((unit, int(r["computed_at"]), bool(r["clean"])))
             # still not clean (it has units: not summed by another refresh since), and every unit is
             ready = [h for h in span if of.get(h) and all(clean for _, _, clean in of[h])]
             sizes = store.query("rollup_merge_groups", {"tenant": tenant, "since": span[0], "until": span[-1] + HOUR})
             groups = {_utc(r["hour"]): int(r["groups"]) for r in sizes}
             tasks = {_utc(r["hour"]): int(r["tasks"]) for r in sizes}
-            for batch, parts in fill_batches(ready, groups, chunk_hours, groups_per_fill, step=None):
+            for batch, parts in fill_batches(ready, groups, chunk_hours, groups_per_fill):
                 basis = [(u, v) for h in batch for u, v, _ in of.get(h, [])]
                 pairs = {"units": [u for u, _ in basis], "versions": [v for _, v in basis]}
                 statements = [("rollup_merge", {"since": batch[0], "until": batch[-1] + HOUR, "parts": parts,
                                                 "part": part, **pairs}) for part in range(parts)]
-                for some, slices in fill_batches(batch, tasks, chunk_hours, tasks_per_fill, step=None):
+                for some, slices in fill_batches(batch, tasks, chunk_hours, tasks_per_fill):
                     statements += [("task_merge", {"since": some[0], "until": some[-1] + HOUR, "lo": lo, "hi": hi,
                                                    **pairs}) for lo, hi in trace_slices(slices)]
                 if not run(statements, tenant):
@@ -310,17 +307,6 @@ def _windows(starts: list[datetime], width: timedelta) -> list[list[datetime]]:
 
 def _utc(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
-def _runs(hours: list[datetime], limit: int, step: timedelta | None = HOUR) -> list[list[datetime]]:
-    """Consecutive hours (or units, `step` apart; with None, any) grouped into runs of at most `limit`."""
-    runs: list[list[datetime]] = []
-    for h in sorted(hours):
-        if runs and (step is None or runs[-1][-1] + step == h) and len(runs[-1]) < limit:
-            runs[-1].append(h)
-        else:
-            runs.append([h])
-    return runs
 
 
 class RollupRefresher(Loop):

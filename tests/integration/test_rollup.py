@@ -422,8 +422,8 @@ def test_fill_batches_keep_each_statement_under_the_group_limit():
     assert rollup.fill_batches(h, groups, chunk_hours=24, limit=100) == [
         ([h[0], h[1]], 1), ([h[2]], 3), ([h[3], h[4], h[5]], 1)]
     assert rollup.fill_batches(h, groups, chunk_hours=2, limit=100) == [
-        ([h[0], h[1]], 1), ([h[2]], 3), ([h[3]], 1), ([h[4], h[5]], 1)]
-    assert rollup.fill_batches([h[5], h[0]], {}, limit=100) == [([h[0]], 1), ([h[5]], 1)]  # not consecutive
+        ([h[0], h[1]], 1), ([h[2]], 3), ([h[3], h[4]], 1), ([h[5]], 1)]  # at most two a statement
+    assert rollup.fill_batches([h[5], h[0]], {}, limit=100) == [([h[0], h[5]], 1)]  # in time order, gaps or not
     assert rollup.fill_batches(h[:1], {h[0]: 100}, limit=100) == [([h[0]], 1)]  # the limit itself fits
 
 
