@@ -48,6 +48,14 @@ class Variant:
 @contextlib.contextmanager
 def base_tree(rev: str) -> Iterator[list[str]]:
     """`tierscope` as of git revision `rev`, importable: yields the command that runs its CLI."""
+    with base_package(rev) as parent:
+        yield [sys.executable, "-c", f"import sys; sys.path.insert(0, {parent!r}); "
+                                     "from tierscope.cli import main; sys.argv[0] = 'tierscope'; main()"]
+
+
+@contextlib.contextmanager
+def base_package(rev: str) -> Iterator[str]:
+    """`tierscope` as of git revision `rev`: yields the folder to put first on sys.path to import it."""
     tmp = Path(tempfile.mkdtemp(prefix="tierscope-base-"))
     try:
         src, pkg = tmp / "src", tmp / "pkg" / "tierscope"
@@ -60,8 +68,7 @@ def base_tree(rev: str) -> Iterator[list[str]]:
         for name, folder in PACKAGES.items():
             if name:
                 (pkg / name).symlink_to(src / folder)
-        yield [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(pkg.parent)!r}); "
-                                     "from tierscope.cli import main; sys.argv[0] = 'tierscope'; main()"]
+        yield str(pkg.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

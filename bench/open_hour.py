@@ -105,14 +105,13 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=15)
     a = parser.parse_args()
-    from ingest_compare import base_tree
+    from ingest_compare import base_package
 
     load = os.getloadavg()[0]
     results = []
     if a.base:
-        with base_tree(a.base) as command:
-            pkg_parent = command[2].split("sys.path.insert(0, ")[1].split(")")[0].strip("'\"")
-            results.append(run_tree(a.base, pkg_parent, a.history, a.days, a.runs))
+        with base_package(a.base) as parent:
+            results.append(run_tree(a.base, parent, a.history, a.days, a.runs))
     results.append(run_tree("this tree", None, a.history, a.days, a.runs))
     print(f"load before: {load:.2f}, after: {os.getloadavg()[0]:.2f}")
     for r in results:
