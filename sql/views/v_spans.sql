@@ -8,6 +8,9 @@
 -- (a set of UInt64, smaller than one of strings); a colliding hash only lets another trace's events
 -- into the join, whose ON compares the real ids, so the rows are the same. The primary key does not
 -- serve that filter: every event of the tenant is read, whatever the range (bench/RESULTS.md).
+-- The events are deduplicated by aggregation, not FINAL (which merges every event of the tenant
+-- before the filter): of the copies of one event (a retry), the latest ingested counts, as the
+-- table's ReplacingMergeTree(ingested_at) keeps it.
 CREATE OR REPLACE VIEW v_spans AS
 SELECT
     s.*,
@@ -21,17 +24,23 @@ LEFT JOIN
     SELECT
         trace_id,
         span_id,
-        argMax(score, (event_time, event_id)) AS late_score,
-        argMax(source, (event_time, event_id)) AS late_source
-    FROM quality_events FINAL
-    WHERE tenant = {tenant:String}
-      AND cityHash64(trace_id) IN (
-          SELECT cityHash64(trace_id) FROM llm_spans
-          WHERE tenant = {tenant:String}
-            AND start_time >= {since:DateTime64(9, 'UTC')}
-            AND start_time < {until:DateTime64(9, 'UTC')}
-            AND ({parts:UInt64} <= 1
-                 OR cityHash64(role, tier, model, provider, team, feature, service, environment) % {parts:UInt64}
-                    = {part:UInt64}))
+        argMax(e_score, (e_time, event_id)) AS late_score,
+        argMax(e_source, (e_time, event_id)) AS late_source
+    FROM
+    (
+        SELECT trace_id, span_id, event_id, argMax(event_time, ingested_at) AS e_time,
+               argMax(score, ingested_at) AS e_score, argMax(source, ingested_at) AS e_source
+        FROM quality_events
+        WHERE tenant = {tenant:String}
+          AND cityHash64(trace_id) IN (
+              SELECT cityHash64(trace_id) FROM llm_spans
+              WHERE tenant = {tenant:String}
+                AND start_time >= {since:DateTime64(9, 'UTC')}
+                AND start_time < {until:DateTime64(9, 'UTC')}
+                AND ({parts:UInt64} <= 1
+                     OR cityHash64(role, tier, model, provider, team, feature, service, environment) % {parts:UInt64}
+                        = {part:UInt64}))
+        GROUP BY trace_id, span_id, event_id
+    )
     GROUP BY trace_id, span_id
 ) AS q ON s.trace_id = q.trace_id AND s.span_id = q.span_id;

@@ -448,6 +448,39 @@ def _quality_event(trace_id: str, span_id: str, score: float):
                      "source": ["user_feedback"], "ingested_at": pa.array([now], pa.timestamp("us", tz="UTC"))})
 
 
+def test_a_quality_event_sent_again_counts_as_its_latest_copy_merged_or_not(collector):
+    """Late events are deduplicated by aggregation, not FINAL: of two copies of one event (same id),
+    the one ingested last counts, even when the other claims a later event time; the same after the
+    engine merges them, and in the rollup (the span's unit is recomputed)."""
+    import pyarrow as pa
+
+    store = collector.collector.store
+    trace_id, span_id = store.rows("SELECT trace_id, span_id FROM llm_spans WHERE tenant = 'default' "
+                                   "ORDER BY start_time DESC, span_id LIMIT 1")[0]
+    now = datetime.now(UTC)
+
+    def copy(score: float, event_time: datetime, ingested: datetime) -> pa.Table:
+        return pa.table({"tenant": ["default"], "trace_id": [trace_id], "span_id": [span_id], "event_id": ["again"],
+                         "event_time": pa.array([event_time], pa.timestamp("ns", tz="UTC")), "score": [score],
+                         "source": ["user_feedback"], "ingested_at": pa.array([ingested], pa.timestamp("us", tz="UTC"))})
+
+    def quality() -> float:
+        (span,) = [s for s in api.trace(store, {}, "default", trace_id)["spans"] if s["span_id"] == span_id]
+        return span["quality"]
+
+    store.insert("quality_events", copy(0.125, now + timedelta(hours=1), now))
+    store.insert("quality_events", copy(0.875, now, now + timedelta(seconds=1)))  # sent again, ingested later
+    store.insert("quality_events", copy(0.875, now, now + timedelta(seconds=1)))  # and retried
+    assert quality() == 0.875
+    q = {"since": "2026-11-09T00:00:00Z", "until": "2026-11-12T00:00:00Z"}
+    raw = api.spend(store, {**q, "by": "role"}, "default")
+    rollup.refresh(store)
+    assert api.spend(store, {**q, "by": "role"}, "default") == _approx_quality(raw)
+    store.command("OPTIMIZE TABLE quality_events FINAL")
+    assert quality() == 0.875
+    assert api.spend(store, {**q, "by": "role"}, "default") == _approx_quality(raw)
+
+
 def test_the_api_reads_the_rollup_for_clean_hours(collector):
     """Plant a row in the rollup under an hour's current version: the API's total moves by exactly it."""
     store = collector.collector.store
