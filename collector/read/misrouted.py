@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from statistics import NormalDist
 from typing import Any
 
@@ -143,7 +144,8 @@ def misrouted_report(store: Store, tenant: str, q: Mapping[str, Any], policy: Ro
     """Ranked misrouted-call findings for the scope in `q`; JSON-ready."""
     params = scope(q, tenant)
     wanted = set(params["roles"])
-    groups = _groups(store, {**params, "roles": []})
+    groups, calls = rollup.together(partial(_groups, store, {**params, "roles": []}),
+                                    partial(_calls, store, {**params, "tiers": _suspect_tiers(policy)}))
     catalog: dict[str, list[Target]] = {}
     for g in groups:
         if tier_rank(g["tier"]) >= 0 and g["spans"] > g["unpriced_spans"]:
@@ -156,7 +158,7 @@ def misrouted_report(store: Store, tenant: str, q: Mapping[str, Any], policy: Ro
                 and not policy.pinned(g["role"]) and (not wanted or g["role"] in wanted)]
 
     rows = []
-    for c in _calls(store, {**params, "tiers": _suspect_tiers(policy)}):
+    for c in calls:
         if policy.pinned(c.role) or (wanted and c.role not in wanted):
             continue
         ceiling = policy.role(c.role).ceiling
@@ -245,7 +247,8 @@ def _hours(store: Store, params: Mapping[str, Any]) -> pa.Table:
             hours = [datetime.fromtimestamp(ns // 10**9, UTC) for ns in mixed.tolist()]
             p = rollup.at_most(rollup.without(p, hours, params["since"], params["until"]), rollup.RAW_READS)
         parts.append(clean)
-    parts += [store.query_arrow("misrouted_hours", {**params, "since": a, "until": b}) for a, b in p.raw]
+    parts += rollup.together(*(partial(store.query_arrow, "misrouted_hours", {**params, "since": a, "until": b})
+                               for a, b in p.raw))
     table = pa.concat_tables([t.drop_columns(["mixed"]).cast(_HOURS_SCHEMA) for t in parts])
     if len(parts) > 1:  # an hour read partly from its units' rows and partly raw: one row per hour
         sums = _HOURS_SCHEMA.names[len(_CALL_KEYS) + 1:]

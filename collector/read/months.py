@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ from tierscope import clock
 from tierscope.collector.read.params import scope
 from tierscope.collector.read.rows import group_row, jsonable, money, total_of
 from tierscope.collector.read.spend import spend_by
+from tierscope.collector.store import rollup
 from tierscope.collector.store.clickhouse import Store
 from tierscope.errors import BadParameter
 
@@ -120,10 +122,11 @@ def month_close(store: Store, tenant: str, month: str, by: list[str], tz: str,
     now = now or clock.now()
     since, until = month_bounds(month, tz)
     p_since, p_cut = previous_to_date(month, tz, now)
-    rows = _grouped(store, tenant, (since, until), by, scope_filters)
-    before = _keyed(_grouped(store, tenant, month_bounds(previous_month(month), tz), by, scope_filters), by)
-    before_to_date = (before if p_cut == month_bounds(previous_month(month), tz)[1]
-                      else _keyed(_grouped(store, tenant, (p_since, p_cut), by, scope_filters), by))
+    p_month = month_bounds(previous_month(month), tz)
+    reads = [(since, until), p_month] + ([] if p_cut == p_month[1] else [(p_since, p_cut)])
+    rows, *previous = rollup.together(*(partial(_grouped, store, tenant, r, by, scope_filters) for r in reads))
+    before = _keyed(previous[0], by)
+    before_to_date = _keyed(previous[1], by) if len(previous) > 1 else before
     for r in rows:
         key = tuple(r[k] for k in by)
         _compare(r, before.get(key, Decimal(0)), before_to_date.get(key, Decimal(0)))

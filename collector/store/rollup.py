@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from tierscope import clock
@@ -37,9 +39,10 @@ from tierscope.collector.store.plan import (HOUR, UNIT, Plan, at_most, ceil_hour
                                             plan, without)
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 __all__ = ["HOUR", "UNIT", "Plan", "at_most", "ceil_hour", "ceil_unit", "floor_hour", "floor_unit", "plan", "without",
-           "RollupRefresher", "current_plan", "dirty_parts", "read", "refresh"]
+           "RollupRefresher", "current_plan", "dirty_parts", "read", "refresh", "together"]
 
 REFRESH_CHUNK_HOURS = 24  # hours (of units, or of hours) recomputed per statement at most
 # A unit is recomputed once it ended this long ago: a span arrives when it ends (an LLM call lasts up
@@ -108,13 +111,12 @@ def current_plan(store: Store, params: Mapping[str, Any], use_rollup: bool = Tru
 def read(store: Store, name: str, params: Mapping[str, Any], keys: tuple[str, ...],
          combine: Callable[[dict[str, Any], dict[str, Any]], None], use_rollup: bool = True) -> list[dict[str, Any]]:
     """Rows of the named aggregate `name` over params' [since, until): over v_rollup for the clean
-    hours and units plus over v_spans for each raw range, merged by `keys` with `combine(into, row)`."""
+    hours and units plus over v_spans for each raw range (side by side), merged by `keys` with
+    `combine(into, row)`."""
     p = current_plan(store, params, use_rollup)
-    parts: list[list[dict[str, Any]]] = []
-    if p.h0 is not None:
-        parts.append(store.query(name, clean_hours(params, p), over_rollup=True))
-    for a, b in p.raw:
-        parts.append(store.query(name, {**params, "since": a, "until": b}))
+    calls = [(clean_hours(params, p), True)] if p.h0 is not None else []
+    calls += [({**params, "since": a, "until": b}, False) for a, b in p.raw]
+    parts = together(*(partial(store.query, name, q, over_rollup=over) for q, over in calls))
     merged: dict[tuple, dict[str, Any]] = {}
     for rows in parts:
         for row in rows:
@@ -124,6 +126,18 @@ def read(store: Store, name: str, params: Mapping[str, Any], keys: tuple[str, ..
             else:
                 merged[key] = dict(row)
     return list(merged.values())
+
+
+def together(*calls: Callable[[], T]) -> list[T]:
+    """The results of `calls`, run side by side: the engine runs each on its own client, and the
+    parts of one read are small statements that leave cores idle when run one after another. A
+    thread per call (the first in this one), not a shared pool, so calls may nest."""
+    if len(calls) <= 1:
+        return [c() for c in calls]
+    with ThreadPoolExecutor(len(calls) - 1) as pool:
+        futures = [pool.submit(c) for c in calls[1:]]
+        first = calls[0]()
+        return [first, *(f.result() for f in futures)]
 
 
 def clean_hours(params: Mapping[str, Any], p: Plan) -> dict[str, Any]:
