@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import orjson
 from tierscope.errors import ApiError
 
 
@@ -31,7 +32,7 @@ class ApiClient:
             except ValueError:
                 reason = response.text[:200]
             raise ApiError(f"collector answered {response.status_code}: {reason}")
-        return response.json()
+        return orjson.loads(response.content)
 
     def healthy(self) -> bool:
         try:

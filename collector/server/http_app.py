@@ -7,6 +7,7 @@ import logging
 from functools import partial
 from typing import Any
 
+import orjson
 from clickhouse_connect.driver.exceptions import OperationalError
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -128,7 +129,8 @@ def create_app(collector: Collector) -> Starlette:
                     body = await run_in_threadpool(handler, collector.store, params, tenant)
             except api.BadParameter as exc:
                 return JSONResponse({"error": str(exc)}, 400)
-            return Response(json.dumps(body, default=str), media_type="application/json")
+            return Response(orjson.dumps(body, default=str, option=orjson.OPT_NON_STR_KEYS),
+                            media_type="application/json")
 
         return endpoint
 
