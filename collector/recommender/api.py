@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from tierscope.collector.recommender.latency import arm_latency
 from tierscope.collector.recommender.policy_file import PolicyFileError, load_policy
 from tierscope.collector.recommender.stats import QualityFloor, recommend_policy
 from tierscope.collector.recommender.types import ArmStats, BanditConfig
+from tierscope.collector.store import rollup
 from tierscope.collector.store.clickhouse import Store
 from tierscope.errors import BadParameter
 from tierscope.terms import DEFAULT_QUALITY_TARGET
@@ -52,9 +54,11 @@ def _firing(store: Store, tenant: str) -> tuple[set[tuple[str, str]], dict[str, 
 
 def arm_stats(store: Store, q: Mapping[str, Any], tenant: str) -> list[ArmStats]:
     params = scope(q, tenant)
-    rows = spend_by(store, {**params, "by": ["role", "model", "tier"]})  # hourly rollup where current
+    # spend from the rollup where current, latency from the spans (percentiles are not additive), side by side
+    rows, timed_rows = rollup.together(partial(spend_by, store, {**params, "by": ["role", "model", "tier"]}),
+                                       partial(store.query, "arm_latency", params))
     rows = [r for r in rows if r["g_role"] and r["g_model"] and r["unpriced_spans"] < r["spans"]]
-    timing = {(t["role"], t["model"]): t for t in store.query("arm_latency", params)}  # spans: not additive
+    timing = {(t["role"], t["model"]): t for t in timed_rows}
     per_role: dict[str, int] = {}
     for r in rows:
         per_role[r["g_role"]] = per_role.get(r["g_role"], 0) + int(r["spans"])
@@ -91,10 +95,15 @@ def recommend(store: Store, q: Mapping[str, Any], tenant: str, *, policy_file: s
         routing = load_policy(policy_file)
     except PolicyFileError as exc:
         raise BadParameter(str(exc)) from None
-    stats = arm_stats(store, window, tenant)
+    try:
+        pricer = Pricer(load_overrides(prices_file))
+    except PricesFileError as exc:
+        raise BadParameter(f"price overrides: {exc}") from None
+    stats, (demoted, weights, firing), misrouted = rollup.together(
+        partial(arm_stats, store, window, tenant), partial(_firing, store, tenant),
+        partial(misrouted_report, store, tenant, window, routing, pricer))
     roles = {s.role for s in stats}
     pins = {role: p.pinned_model for role, p in routing.roles.items() if p.pinned_model and role in roles}
-    demoted, weights, firing = _firing(store, tenant)
     # A floor written on a role in the policy file binds the recommendation too, not only misrouted
     # and the canaries: no arm below it is recommended for that role.
     floors = {role: QualityFloor(absolute=p.quality_floor) for role, p in routing.roles.items()
@@ -107,11 +116,7 @@ def recommend(store: Store, q: Mapping[str, Any], tenant: str, *, policy_file: s
     policy = recommend_policy(stats, np.random.default_rng(parse_int("seed", q.get("seed"), 0, 0, 2**31)),
                               quality_target=target, pins=pins, demoted=demoted, cost_weights=weights,
                               floors=floors, latency_slos=slos, window_days=float(days), generated_at=now)
-    try:
-        pricer = Pricer(load_overrides(prices_file))
-    except PricesFileError as exc:
-        raise BadParameter(f"price overrides: {exc}") from None
-    misrouted_rows = misrouted_report(store, tenant, window, routing, pricer)["rows"]
+    misrouted_rows = misrouted["rows"]
     latency = arm_latency(stats, slos, BanditConfig.min_evidence)
     too_slow = {(a["role"], a["model"]) for a in latency if a["slo_state"] == "broken"}
     policy = with_canaries(policy, stats, misrouted_rows, routing.floor, too_slow=too_slow)
