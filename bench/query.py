@@ -2,8 +2,9 @@
 
 The store is generated straight into chdb with Arrow inserts (numpy columns, realistic
 cardinalities: 20 roles, 4 tiers, 15 models, 10 teams, 5 services, 3 environments, 90 days, ~5
-spans per trace, 10% inline quality and 5% late quality events; a role belongs to one team,
-feature and service and uses three models, as agent roles do), merged once (as a long-running
+spans per trace, 10% inline quality and 5% late quality events, each received an hour after its
+call; a role belongs to one team, feature and service and uses three models, as agent roles do),
+merged once (as a long-running
 store's old parts would be), its rollup filled (as the collector's refresher keeps it), then
 topped up with a fresh unmerged hour of up to 1,000,000 spans (as live ingest leaves the open hour)
 whose units are refreshed up to :55 (as the refresher leaves them at :56: the last unit is read
@@ -14,7 +15,7 @@ stays in that state); every endpoint the dashboard calls is timed through HTTP.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -138,7 +139,8 @@ def store_chunk(rng: np.random.Generator, count: int, start_ns: int, span_ns: in
         "event_time": pa.array(start[late] + 3_600 * 10**9, _TS),
         "score": pa.array(rng.beta(6, 3, len(late))),
         "source": _const("user_feedback", len(late)),
-        "ingested_at": pa.array(np.full(len(late), ingested_us, np.int64), pa.timestamp("us", tz="UTC")),
+        # a grade reaches the collector when it is given (an hour after the call), as user feedback does
+        "ingested_at": pa.array((start[late] + 3_600 * 10**9) // 1000, pa.timestamp("us", tz="UTC")),
     })
     return spans, events
 
@@ -231,6 +233,7 @@ class EndpointTiming:
     p50_ms: float
     p95_ms: float
     note: str = ""
+    samples_ms: list[float] = field(default_factory=list)  # the timed runs, warm-up dropped
 
 
 def time_endpoints(collector: CollectorProcess, trace_id: str, *, runs: int = 15, endpoint_budget_s: float = 20.0,
@@ -272,7 +275,8 @@ def time_endpoints(collector: CollectorProcess, trace_id: str, *, runs: int = 15
         if len(times) > 2:
             times = times[1:]  # drop the warm-up
         ms = np.array(times) * 1000 if times else np.array([np.nan])
-        out.append(EndpointTiming(label, len(times), float(np.percentile(ms, 50)), float(np.percentile(ms, 95)), note))
+        out.append(EndpointTiming(label, len(times), float(np.percentile(ms, 50)), float(np.percentile(ms, 95)), note,
+                                  [float(x) for x in ms if x == x]))
     return out
 
 

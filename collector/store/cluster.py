@@ -31,9 +31,11 @@ _ORDER_BY = re.compile(r"ORDER\s+BY\s+", re.IGNORECASE)
 # A migration that adds columns: applied to each local table (with its sort key change, if any) and
 # to the Distributed table over it, which must list the same columns.
 _ADD_COLUMNS = re.compile(r"^ALTER\s+TABLE\s+(?P<name>\w+)\s+(?P<rest>ADD\s+COLUMN\b.*)$", re.IGNORECASE | re.DOTALL)
-# Data moves of a single-node upgrade (0004 and 0017 re-key an existing llm_spans, empty and backfill
-# the rollup's tables): a new cluster is created from the final schema of 0001 and has no data to move.
-_SINGLE_NODE = re.compile(r"^(?:DROP|ALTER|EXCHANGE|INSERT|TRUNCATE)\b|\bllm_spans_v(?:4|17)\b", re.IGNORECASE)
+# Data moves of a single-node upgrade (0004 and 0017 re-key an existing llm_spans, 0018 quality_events,
+# empty and backfill the rollup's tables): a new cluster is created from the final schema of 0001 and
+# has no data to move.
+_SINGLE_NODE = re.compile(r"^(?:DROP|ALTER|EXCHANGE|INSERT|TRUNCATE)\b|\bllm_spans_v(?:4|17)\b|\bquality_events_v18\b",
+                          re.IGNORECASE)
 MIGRATIONS_TABLE = "schema_migrations"
 
 

@@ -52,7 +52,8 @@ PARTITION BY toYYYYMM(start_time)
 ORDER BY (tenant, toStartOfFiveMinutes(start_time), trace_id, span_id);
 
 -- Quality that arrives on its own (user feedback an hour later, an offline judge), keyed by the
--- graded span. It may arrive before or after that span; queries join the latest event per span.
+-- day it reached the collector, then the graded span. It may arrive before or after that span;
+-- queries join the latest event per span (sql/views/v_spans.sql; the key's day since 0018).
 CREATE TABLE IF NOT EXISTS quality_events
 (
     tenant      LowCardinality(String),
@@ -65,4 +66,4 @@ CREATE TABLE IF NOT EXISTS quality_events
     ingested_at DateTime64(6, 'UTC')
 )
 ENGINE = ReplacingMergeTree(ingested_at)
-ORDER BY (tenant, trace_id, span_id, event_id);
+ORDER BY (tenant, toStartOfDay(ingested_at), trace_id, span_id, event_id);

@@ -481,6 +481,31 @@ def test_a_quality_event_sent_again_counts_as_its_latest_copy_merged_or_not(coll
     assert api.spend(store, {**q, "by": "role"}, "default") == _approx_quality(raw)
 
 
+def test_a_grade_counts_when_it_arrived_at_most_a_day_before_its_span_started(collector):
+    """v_spans reads the late events received from a day before its range on (quality_events is keyed
+    by that day): a grade sent from a clock an hour behind counts; one stamped as received two days
+    before the call started does not, even with the later event time; raw reads and the rollup agree."""
+    import pyarrow as pa
+
+    store = collector.collector.store
+    trace_id, span_id, start = store.rows("SELECT trace_id, span_id, start_time FROM llm_spans FINAL "
+                                          "WHERE tenant = 'default' ORDER BY start_time, span_id LIMIT 1 OFFSET 7")[0]
+    start = start.replace(tzinfo=UTC)
+
+    def grade(event_id: str, score: float, event_time: datetime, received: datetime) -> pa.Table:
+        return pa.table({"tenant": ["default"], "trace_id": [trace_id], "span_id": [span_id], "event_id": [event_id],
+                         "event_time": pa.array([event_time], pa.timestamp("ns", tz="UTC")), "score": [score],
+                         "source": ["judge"], "ingested_at": pa.array([received], pa.timestamp("us", tz="UTC"))})
+
+    store.insert("quality_events", grade("skewed", 0.375, start - timedelta(hours=1), start - timedelta(hours=1)))
+    store.insert("quality_events", grade("early", 0.0, start + timedelta(hours=5), start - timedelta(days=2)))
+    (span,) = [s for s in api.trace(store, {}, "default", trace_id)["spans"] if s["span_id"] == span_id]
+    assert span["quality"] == 0.375
+    raw = snapshot(store, use_rollup=False)
+    rollup.refresh(store)
+    assert snapshot(store, use_rollup=True) == _approx_quality(raw)
+
+
 def test_the_api_reads_the_rollup_for_clean_hours(collector):
     """Plant a row in the rollup under an hour's current version: the API's total moves by exactly it."""
     store = collector.collector.store
