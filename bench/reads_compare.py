@@ -4,7 +4,8 @@ The store is built once by this tree (bench/query.py: 10 M spans over 90 days, m
 filled, a fresh hour of 1 M spans refreshed to :55 so its last unit is read raw). Then each tree
 serves it in turn from a real collector process (refresher and alerts off), twice, alternating
 (base, this, base, this), and every endpoint the dashboard calls is timed through HTTP as section 4
-of `make bench` does: p50 / p95 over the runs of both passes. A collector creates its own views when
+of `make bench` does: p50 / p95 over the runs of both passes; on the second pass, the dashboard's
+pages in chromium too (bench/pages.py). A collector creates its own views when
 it starts, so each tree reads through its own SQL; the tables are this tree's (the base commit
 reads them through its own views: same columns).
 
@@ -36,6 +37,7 @@ def main() -> None:
     parser.add_argument("--trace-id", default="", help="with --store: a trace of its fresh hour")
     parser.add_argument("--runs", type=int, default=8, help="timed runs per endpoint and pass (after one warm-up)")
     a = parser.parse_args()
+    import pages
     import query
     from collector_process import CollectorProcess
     from ingest_compare import base_tree
@@ -50,12 +52,16 @@ def main() -> None:
         print(f"store built in {built.seconds:.0f} s: {built.spans:,} spans, rollup {built.rollup_rows:,} rows",
               file=sys.stderr)
     times: dict[tuple[str, str], list[float]] = {}
+    page_ms: dict[tuple[str, str], tuple[float, float]] = {}
     with base_tree(a.base) as base_command:
-        for label, command in ((a.base, base_command), ("this tree", None)) * 2:
+        for i, (label, command) in enumerate(((a.base, base_command), ("this tree", None)) * 2):
             env = {"TIERSCOPE_ALERT_INTERVAL_S": "0", "TIERSCOPE_ROLLUP_INTERVAL_S": "0"}
             with CollectorProcess(store=path, env=env, command=command) as collector:
                 for t in query.time_endpoints(collector, trace_id, runs=a.runs, budget_s=600):
                     times.setdefault((t.label, label), []).extend(t.samples_ms)
+                if i >= 2 and Path(pages.CHROMIUM).exists():  # the dashboard once per tree, on the second pass
+                    for p in pages.time_pages(collector.url):
+                        page_ms[(p.page, label)] = (p.cold_ms, p.warm_ms)
             loads.append(os.getloadavg()[0])
             print(f"{label}: pass done, load {loads[-1]:.2f}", file=sys.stderr)
     tmp.cleanup()
@@ -69,6 +75,11 @@ def main() -> None:
             ms = np.array(times.get((label, tree), [np.nan]))
             cells.append(f"{np.percentile(ms, 50):,.0f} / {np.percentile(ms, 95):,.0f} (n={len(ms)})")
         print(f"| {label} | {cells[0]} | {cells[1]} |")
+    if page_ms:
+        print(f"\n| dashboard page, cold / warm | {a.base} ms | this tree ms |\n| --- | --- | --- |")
+        for page in dict.fromkeys(p for p, _ in page_ms):
+            cells = [page_ms.get((page, tree), (np.nan, np.nan)) for tree in (a.base, "this tree")]
+            print(f"| {page} | " + " | ".join(f"{c:,.0f} / {w:,.0f}" for c, w in cells) + " |")
     print(json.dumps({f"{label} | {tree}": [round(x, 1) for x in v] for (label, tree), v in times.items()}))
 
 
