@@ -270,6 +270,37 @@ def test_trace_slices_partition_every_id():
             assert sum(lo <= trace_id and (hi == "" or trace_id < hi) for lo, hi in slices) == 1
 
 
+def test_the_percentile_levels_select_the_nearest_rank(collector):
+    """task_buckets selects its percentiles with quantilesExact at p - 1e-12 (nth_element, no sort):
+    for every n up to 2,500 and some large ones, that is the ceil(p x n)-th cheapest, as a sort gives."""
+    import re
+
+    from tierscope.collector.store.clickhouse import read_sql
+
+    store = collector.collector.store
+    levels = re.search(r"quantilesExactStateIf\(([\d.]+), ([\d.]+)\)", read_sql("queries", "task_buckets")).groups()
+    assert [float(x) for x in levels] == pytest.approx([0.5, 0.95], abs=1e-9)
+    rank = f"quantilesExact({levels[0]}, {levels[1]})(toDecimal128(v, 18))"
+    small = store.rows(f"SELECT n, {rank} FROM (SELECT n, arrayJoin(arrayShuffle(range(1, n + 1))) AS v "
+                       "FROM (SELECT number + 1 AS n FROM numbers(2500))) GROUP BY n")
+    large = [(n, store.rows(f"SELECT {rank} FROM (SELECT number + 1 AS v FROM numbers({n}))")[0][0])
+             for n in (99_999, 100_000, 999_980, 1_000_000, 1_000_001)]
+    for n, (p50, p95) in [*small, *large]:
+        assert (p50, p95) == (-(-n * 50 // 100), -(-n * 95 // 100)), n
+
+
+def test_a_bucket_of_unpriced_tasks_has_no_cost_figures(collector, api):
+    """Unknown is never $0: a day whose only task has an unpriced call has no total and no percentiles."""
+    day = "2026-11-12T05:00:00Z"  # after the module's range, so the other tests' buckets are unchanged
+    export_tasks(collector.url, [[{"start": ns(day), "model": "in-house-1", "provider": "acme", "role": "worker",
+                                   "team": "core", "feature": "search", "input": 10, "output": 5}]])
+    body = api.get("tasks", since="2026-11-12T00:00:00Z", until="2026-11-13T00:00:00Z", bucket="day")
+    (row,) = body["rows"]
+    assert (row["tasks"], row["unpriced_tasks"], row["priced_tasks"]) == (1, 1, 0)
+    assert row["total_usd"] is None and row["p50_usd"] is None and row["p95_usd"] is None
+    assert body["total"]["p50_usd"] is None and body["total"]["total_usd"] is None
+
+
 def test_empty_scope_and_bad_parameters(collector, api):
     from tierscope.client import ApiError
 
