@@ -81,7 +81,8 @@ NEWEST_WINDOWS = (timedelta(hours=1), timedelta(hours=6), timedelta(days=1), tim
 
 def newest_spans(store: Store, params: dict[str, Any], now: datetime | None = None) -> list[dict[str, Any]]:
     """`spans_list` rows for params' [since, until), newest first, `limit` after `offset`: read in
-    disjoint time windows from the newest back, so a page of recent spans never scans the range."""
+    disjoint time windows from the newest back, so a page of recent spans never scans the range; in
+    each, the page's keys first (spans_keys, no quality join), then the full rows of just those."""
     since, until = params["since"], params["until"]
     want = params["limit"] + params["offset"]
     now = now or clock.now()
@@ -90,7 +91,12 @@ def newest_spans(store: Store, params: dict[str, Any], now: datetime | None = No
     for hi, lo in zip(bounds, bounds[1:]):
         if lo >= hi:
             continue
-        rows += store.query("spans_list", {**params, "since": lo, "until": hi, "limit": want - len(rows), "offset": 0})
+        keys = store.query("spans_keys", {**params, "since": lo, "until": hi, "limit": want - len(rows), "offset": 0})
+        if keys:
+            first, last = (k["start_time"].replace(tzinfo=UTC) for k in (keys[-1], keys[0]))
+            rows += store.query("spans_list", {**params, "since": first, "until": last + timedelta(microseconds=1),
+                                               "keys": [k["trace_id"] + k["span_id"] for k in keys],
+                                               "limit": len(keys), "offset": 0})
         if len(rows) >= want:
             break
     return rows[params["offset"]:want]
@@ -98,7 +104,7 @@ def newest_spans(store: Store, params: dict[str, Any], now: datetime | None = No
 
 def trace(store: Store, q: Mapping[str, str], tenant: str, trace_id: str) -> dict[str, Any]:
     params = {**scope({}, tenant), "tier": "", "model": "", "provider": "",
-              "trace_id": trace_id_param(trace_id), "limit": 10_000, "offset": 0}
+              "trace_id": trace_id_param(trace_id), "keys": [], "limit": 10_000, "offset": 0}
     found = store.query("trace_bounds", {"tenant": tenant, "trace_id": params["trace_id"]})
     if found and found[0]["spans"]:  # read only the trace's own time range (a bloom-filter lookup)
         params["since"] = found[0]["first_start"].replace(tzinfo=UTC)

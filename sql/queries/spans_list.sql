@@ -1,4 +1,5 @@
--- Individual LLM spans for drill-down, newest first, optionally narrowed to one tier/model/provider.
+-- Individual LLM spans for drill-down, newest first, optionally narrowed to one tier/model/provider,
+-- and to the spans whose trace_id || span_id is in {keys} unless it is empty (a page found by spans_keys).
 SELECT
     trace_id, span_id, parent_span_id, name, start_time, end_time,
     dateDiff('millisecond', start_time, end_time) AS duration_ms,
@@ -12,5 +13,6 @@ WHERE ({tier:String} = '' OR tier = {tier:String})
   AND ({model:String} = '' OR model = {model:String})
   AND ({provider:String} = '' OR provider = {provider:String})
   AND ({trace_id:String} = '' OR trace_id = {trace_id:String})
+  AND (empty({keys:Array(String)}) OR has({keys:Array(String)}, concat(trace_id, span_id)))
 ORDER BY start_time DESC, trace_id, span_id
 LIMIT {limit:UInt32} OFFSET {offset:UInt32}
