@@ -46,15 +46,23 @@ PAGES = [("", "Spend"), ("quality", "Quality"), ("month-close", "Month close"), 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Iterator[dict[str, str]]:
     home = tmp_path_factory.mktemp("demo")
-    ports = {"http": free_port(), "grpc": free_port(), "dashboard": free_port()}
-    log = (home / "demo.log").open("w")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TIERSCOPE_", "OTEL_"))}
     env[clock.ENV] = NOW.isoformat()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tierscope.cli", "demo", "--store", f"chdb:{home / 'store'}",
-         "--http-port", str(ports["http"]), "--grpc-port", str(ports["grpc"]),
-         "--dashboard-port", str(ports["dashboard"])],
-        cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
+    for attempt in range(3):  # a port picked free can be taken by another test before the demo binds it
+        ports = {"http": free_port(), "grpc": free_port(), "dashboard": free_port()}
+        log = (home / "demo.log").open("w")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tierscope.cli", "demo", "--store", f"chdb:{home / 'store'}",
+             "--http-port", str(ports["http"]), "--grpc-port", str(ports["grpc"]),
+             "--dashboard-port", str(ports["dashboard"])],
+            cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
+        listening = time.monotonic() + 120
+        while process.poll() is None and not _up(f"http://127.0.0.1:{ports['http']}/healthz") \
+                and time.monotonic() < listening:
+            time.sleep(0.2)
+        if process.poll() is None or "in use" not in (home / "demo.log").read_text() or attempt == 2:
+            break
+        log.close()
     api_url, url = f"http://127.0.0.1:{ports['http']}", f"http://127.0.0.1:{ports['dashboard']}"
     try:
         deadline = time.monotonic() + 240
