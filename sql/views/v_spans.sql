@@ -20,14 +20,11 @@
 -- filter): of the copies of one event (a retry), the latest received counts, as the table's
 -- ReplacingMergeTree(ingested_at) keeps it.
 CREATE OR REPLACE VIEW v_spans AS
+WITH arraySort(g -> (g.1, g.2), arrayFilter(g -> g.5 >= s.start_time - INTERVAL 1 DAY, q.grades)) AS counted
 SELECT
     s.*,
-    if(empty(arrayFilter(g -> g.5 >= s.start_time - INTERVAL 1 DAY, q.grades)), s.quality_score,
-       toNullable(arraySort(g -> (g.1, g.2), arrayFilter(g -> g.5 >= s.start_time - INTERVAL 1 DAY, q.grades))[-1].3))
-        AS quality,
-    if(empty(arrayFilter(g -> g.5 >= s.start_time - INTERVAL 1 DAY, q.grades)), s.quality_source,
-       arraySort(g -> (g.1, g.2), arrayFilter(g -> g.5 >= s.start_time - INTERVAL 1 DAY, q.grades))[-1].4)
-        AS quality_from,
+    if(empty(counted), s.quality_score, toNullable(counted[-1].3)) AS quality,
+    if(empty(counted), s.quality_source, counted[-1].4) AS quality_from,
     ifNull(quality, 0) AS quality_sum,
     toUInt64(quality IS NOT NULL) AS quality_n
 FROM v_spans_unscored($slice) AS s

@@ -455,9 +455,9 @@ def test_a_quality_event_sent_again_counts_as_its_latest_copy_merged_or_not(coll
     import pyarrow as pa
 
     store = collector.collector.store
-    trace_id, span_id = store.rows("SELECT trace_id, span_id FROM llm_spans WHERE tenant = 'default' "
-                                   "ORDER BY start_time DESC, span_id LIMIT 1")[0]
-    now = datetime.now(UTC)
+    trace_id, span_id, start = store.rows("SELECT trace_id, span_id, start_time FROM llm_spans WHERE tenant = 'default' "
+                                          "ORDER BY start_time DESC, span_id LIMIT 1")[0]
+    graded = start.replace(tzinfo=UTC) + timedelta(hours=1)  # the grade comes an hour after the call
 
     def copy(score: float, event_time: datetime, ingested: datetime) -> pa.Table:
         return pa.table({"tenant": ["default"], "trace_id": [trace_id], "span_id": [span_id], "event_id": ["again"],
@@ -468,9 +468,9 @@ def test_a_quality_event_sent_again_counts_as_its_latest_copy_merged_or_not(coll
         (span,) = [s for s in api.trace(store, {}, "default", trace_id)["spans"] if s["span_id"] == span_id]
         return span["quality"]
 
-    store.insert("quality_events", copy(0.125, now + timedelta(hours=1), now))
-    store.insert("quality_events", copy(0.875, now, now + timedelta(seconds=1)))  # sent again, ingested later
-    store.insert("quality_events", copy(0.875, now, now + timedelta(seconds=1)))  # and retried
+    store.insert("quality_events", copy(0.125, graded + timedelta(hours=1), graded))
+    store.insert("quality_events", copy(0.875, graded, graded + timedelta(seconds=1)))  # sent again, received later
+    store.insert("quality_events", copy(0.875, graded, graded + timedelta(seconds=1)))  # and retried
     assert quality() == 0.875
     q = {"since": "2026-11-09T00:00:00Z", "until": "2026-11-12T00:00:00Z"}
     raw = api.spend(store, {**q, "by": "role"}, "default")
