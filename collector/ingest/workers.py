@@ -14,10 +14,10 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import sys
 import threading
-import time
 import types
 from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor, wait
@@ -68,15 +68,17 @@ def _start_worker(config: BuildConfig) -> None:
     global _WORKER
     _WORKER = Builder(config)
     hot_path_gc()
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="tierscope-orphan-watch",
-                     daemon=True).start()
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent.sentinel,), name="tierscope-orphan-watch",
+                         daemon=True).start()
 
 
-def _exit_with_parent(parent: int, every: float = 0.5) -> None:
-    """A worker whose collector died (kill -9, out of memory) is reparented: it exits, instead of
-    idling with its memory until the machine restarts (a pool's workers wait on a pipe forever)."""
-    while os.getppid() == parent:
-        time.sleep(every)
+def _exit_with_parent(sentinel: int) -> None:
+    """A worker whose collector died (kill -9, out of memory) exits at once, instead of idling with
+    its memory until the machine restarts (a pool's workers wait on a pipe forever). The sentinel is
+    multiprocessing's pipe from the parent: it reads as closed the moment the parent is gone."""
+    multiprocessing.connection.wait([sentinel])
     os._exit(0)
 
 

@@ -138,12 +138,14 @@ def _children(pid: int) -> list[int]:
     return [int(c) for task in Path(f"/proc/{pid}/task").glob("*") for c in (task / "children").read_text().split()]
 
 
-def _alive(pid: int) -> bool:
-    """Running, not a zombie waiting to be reaped."""
+def _started(pid: int) -> str | None:
+    """The process's start time (ticks since boot), or None if it is gone or a zombie waiting to be
+    reaped: with the start time, a pid reused by another process is not taken for the same one."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return False
+        return None
+    return None if fields[0] == "Z" else fields[19]
 
 
 def test_workers_exit_when_their_collector_is_killed(tmp_path):
@@ -156,10 +158,12 @@ def test_workers_exit_when_their_collector_is_killed(tmp_path):
         children = _children(proc.pid)  # the workers and multiprocessing's resource tracker
         spawned = [pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         assert len(spawned) == 2, children  # warm before healthy
+        started = {pid: _started(pid) for pid in children}
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     deadline = time.monotonic() + 15
-    while any(_alive(pid) for pid in children):
-        assert time.monotonic() < deadline, f"orphaned processes still running: {[p for p in children if _alive(p)]}"
+    while left := [pid for pid in children if _started(pid) == started[pid]]:
+        assert time.monotonic() < deadline, f"orphaned processes still running: " + "; ".join(
+            f"{pid} {Path(f'/proc/{pid}/cmdline').read_bytes()[:200]!r}" for pid in left)
         time.sleep(0.1)
