@@ -56,13 +56,16 @@ SETTLE = timedelta(seconds=60)
 QUIET = timedelta(seconds=30)
 MAX_WAIT = timedelta(minutes=5)
 # Dimension combinations one fill statement may group. A fill's memory grows with the groups it
-# holds (the engine's GROUP BY state is ~0.7 kB per combination of ten string keys), not with the
-# spans it reads: an hour of 1.5 M spans with 260,000 combinations took 193 MiB of engine memory in
-# one statement (process RSS +173-212 MiB), and +48 MiB RSS in 26 statements of 10,000. Units (or
-# hours) with more are filled in slices of their combinations (v_spans_unscored, rollup_merge), each
-# statement a full scan of them, so this trades time for a flat memory profile. A real fleet's unit
-# (tens to hundreds of combinations) stays one statement, and up to REFRESH_CHUNK_HOURS of them share one.
-GROUPS_PER_FILL = 10_000
+# holds (the engine's GROUP BY state is ~0.5-0.7 kB per combination of ten string keys), not with
+# the spans it reads: a unit of 1.5 M spans with 240,000 combinations took +155 MiB of process RSS
+# in one statement. Units (or hours) with more are filled in slices of their combinations
+# (v_spans_unscored, rollup_merge), and every slice is a full scan of the unit (FINAL, the slice's
+# hash, the late-quality join: ~1.2 s there whatever its share), so the limit trades time for
+# memory: a slice of 10,000 combinations peaked at +77 MiB, one of 48,000 at +110-130 MiB, while
+# the whole fill took 44-46 s in 25 slices and 20-21 s in 5, with the same peak for the process
+# (the rollup tables' own merges run beside the slices). A real fleet's unit (tens to hundreds of
+# combinations) stays one statement, and up to REFRESH_CHUNK_HOURS of them share one.
+GROUPS_PER_FILL = 50_000
 # Rows of the per-task rollup (task_rollup: one per trace x role x feature x team x service x
 # environment in a unit) one fill statement may group. Units with more are filled in slices of the
 # trace-id range (`trace_slices`); trace_id follows the unit in llm_spans' key, so unlike the hash
