@@ -114,7 +114,7 @@ def mark_every_hour(store: Store, tenant: str = "default") -> list[datetime]:
     while hour <= end:
         hours.append(hour)
         hour += timedelta(hours=1)
-    store.execute("rollup_mark_hours", {"tenants": [tenant] * len(hours), "hours": hours})
+    store.execute("rollup_mark_units", {"tenants": [tenant] * len(hours), "units": hours})
     return hours
 
 

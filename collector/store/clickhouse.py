@@ -321,7 +321,7 @@ class Store:
             return
         self.insert_arrow(table, rows)
         if table == "llm_spans":
-            self.mark_hours(rows)
+            self.mark_units(rows)
         elif table == "quality_events":
             tenants, traces = pc.unique(rows["tenant"]).to_pylist(), pc.unique(rows["trace_id"]).to_pylist()
             for i in range(0, len(traces), MARK_TRACES_PER_STATEMENT):
@@ -333,12 +333,12 @@ class Store:
         with self._client() as client:
             client.insert_arrow(table, rows, settings=dict(settings))
 
-    def mark_hours(self, spans: pa.Table) -> None:
+    def mark_units(self, spans: pa.Table) -> None:
         """Stamp the (tenant, 5-minute unit) pairs of `spans` as changed."""
-        hours = pa.table({"tenant": spans["tenant"],
-                          "hour": pc.floor_temporal(spans["start_time"], 5, unit="minute")}).group_by(["tenant", "hour"])
-        pairs = hours.aggregate([])
-        self.execute("rollup_mark_hours", {"tenants": pairs["tenant"].to_pylist(), "hours": pairs["hour"].to_pylist()})
+        units = pa.table({"tenant": spans["tenant"],
+                          "unit": pc.floor_temporal(spans["start_time"], 5, unit="minute")}).group_by(["tenant", "unit"])
+        pairs = units.aggregate([])
+        self.execute("rollup_mark_units", {"tenants": pairs["tenant"].to_pylist(), "units": pairs["unit"].to_pylist()})
 
     def execute(self, name: str, parameters: Mapping[str, Any]) -> Any:
         """Run the named statement `sql/queries/<name>.sql` (an INSERT ... SELECT) with bound parameters."""

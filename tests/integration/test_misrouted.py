@@ -317,7 +317,7 @@ def test_hours_from_the_rollup_equal_the_raw_hours(tmp_path):
     store.command("INSERT INTO llm_spans SELECT * REPLACE (false AS priced, CAST(NULL, 'Nullable(Decimal(38, 18))') "
                   "AS cost_usd, span_id || 'u' AS span_id) FROM llm_spans WHERE model = 'gpt-4o' AND "
                   "toStartOfHour(start_time) = {h:DateTime('UTC')} AND cityHash64(trace_id) % 2 = 0", {"h": hour})
-    store.mark_hours(pa.table({"tenant": ["default"], "start_time": pa.array([hour], pa.timestamp("ns", tz="UTC"))}))
+    store.mark_units(pa.table({"tenant": ["default"], "start_time": pa.array([hour], pa.timestamp("ns", tz="UTC"))}))
     assert rollup.refresh(store) == 1
     mine, whole = both()
     mixed = query_arrow("misrouted_hours", {**params, "h0": since, "h1": until, "dirty": [], "units": []},

@@ -159,7 +159,7 @@ def test_the_open_unit_is_left_to_raw_reads_and_the_open_hour_to_its_units(tmp_p
     store.command("INSERT INTO llm_spans (tenant, trace_id, span_id, start_time, model, cost_usd, priced) "
                   "SELECT 'default', toString(number), 'a', {t:Array(DateTime64(9, 'UTC'))}[number + 1], 'm', 1, true "
                   "FROM numbers(3)", {"t": starts})
-    store.mark_hours(pa.table({"tenant": ["default"] * 3, "start_time": pa.array(starts, pa.timestamp("ns", tz="UTC"))}))
+    store.mark_units(pa.table({"tenant": ["default"] * 3, "start_time": pa.array(starts, pa.timestamp("ns", tz="UTC"))}))
     assert rollup.refresh(store, now=now) == 1  # the 3:00 hour; 5:00 has not ended
     parts = rollup.dirty_parts(store, "default", last_hour, open_hour + HOUR)
     assert parts == ({open_hour}, {open_hour}, {open_hour + timedelta(minutes=5)})  # 5:00 is clean, 5:05 is not
@@ -203,7 +203,7 @@ def test_an_ended_hour_that_keeps_changing_is_recomputed_once_quiet_and_never_st
         store.command("INSERT INTO llm_spans (tenant, trace_id, span_id, start_time, model, cost_usd, priced) "
                       "VALUES ('default', {t:String}, 'a', {s:DateTime64(9, 'UTC')}, 'm', 1, true)",
                       {"t": f"trace-{added}", "s": start})
-        store.mark_hours(pa.table({"tenant": ["default"],
+        store.mark_units(pa.table({"tenant": ["default"],
                                    "start_time": pa.array([start], pa.timestamp("ns", tz="UTC"))}))
         added += 1
 
@@ -524,7 +524,7 @@ def test_the_api_reads_the_rollup_for_clean_hours(collector):
         assert Decimal(after["total"]["cost_usd"]) == Decimal(before["cost_usd"]) + Decimal("1.25")
         assert any(r["role"] == "planted" for r in after["rows"])
     finally:  # recomputing a unit of the hour drops the planted row (the hour is summed again, a new version)
-        store.execute("rollup_mark_hours", {"tenants": ["default"], "hours": [hour]})
+        store.execute("rollup_mark_units", {"tenants": ["default"], "units": [hour]})
         rollup.refresh(store)
     assert api.spend(store, {**q, "by": "role"}, "default")["total"] == before
 
@@ -578,7 +578,7 @@ def test_hours_changed_here_and_there_are_read_in_a_few_raw_ranges_with_the_same
 
     raw = reads(use_rollup=False)
     sparse = [T - timedelta(days=1) + k * 7 * HOUR for k in range(10)]
-    store.execute("rollup_mark_hours", {"tenants": ["default"] * len(sparse), "hours": sparse})
+    store.execute("rollup_mark_units", {"tenants": ["default"] * len(sparse), "units": sparse})
     q = {"tenant": "default", "since": T - timedelta(days=1), "until": T + timedelta(days=2)}
     hours, clean, stale = rollup.dirty_parts(store, "default", q["since"], q["until"])
     assert hours == stale == set(sparse)  # a mark is a unit's: here, each hour's first; the hours' others are clean

@@ -155,7 +155,7 @@ def test_cost_per_task_equals_the_sum_of_its_calls_in_every_rollup_state(collect
     assert check(api, store) == raw  # from the rollup, ragged nothing: the range is whole hours
 
     refresh_sliced = store.rows("SELECT count() FROM task_rollup")[0][0]
-    store.execute("rollup_mark_hours", {"tenants": ["default"], "hours": [datetime(2026, 11, 10, 5, tzinfo=UTC)]})
+    store.execute("rollup_mark_units", {"tenants": ["default"], "units": [datetime(2026, 11, 10, 5, tzinfo=UTC)]})
     assert refresh(store, tasks_per_fill=1) == 1  # every trace of that hour in a slice of its own range
     assert store.rows("SELECT count() FROM task_rollup")[0][0] >= refresh_sliced
     assert check(api, store) == raw
@@ -194,7 +194,7 @@ def test_ragged_ranges_and_dirty_hours_are_read_raw(collector, api):
     store = collector.collector.store
     refresh(store)
     scattered = [datetime(2026, 11, d, h, tzinfo=UTC) for d, h in ((9, 8), (9, 15), (10, 7), (10, 20), (11, 5))]
-    store.execute("rollup_mark_hours", {"tenants": ["default"] * 5, "hours": scattered})
+    store.execute("rollup_mark_units", {"tenants": ["default"] * 5, "units": scattered})
     # two ragged edges and five dirty runs: seven raw ranges, read in RAW_SLOTS (the nearest joined)
     since, until = "2026-11-09T03:17:00Z", "2026-11-11T20:42:30Z"
     raw = raw_tasks(store, f"AND start_time >= '{since[:-1].replace('T', ' ')}' AND start_time < "
@@ -241,7 +241,7 @@ def test_the_api_reads_the_task_rollup_for_clean_hours(collector, api):
         assert after["calls"] == before["calls"]  # counted from the task's spans (task_calls), not summed
     finally:  # a unit of the hour recomputed and the hour summed again: the planted row is left under
         # an old version, which no read takes
-        store.execute("rollup_mark_hours", {"tenants": ["default"], "hours": [hour.replace(tzinfo=UTC)]})
+        store.execute("rollup_mark_units", {"tenants": ["default"], "units": [hour.replace(tzinfo=UTC)]})
         refresh(store)
     assert dearest(api)[trace_id] == before
 
