@@ -247,6 +247,18 @@ def test_a_new_store_applies_every_migration_and_creates_every_view(new_store):
     assert new_store.hours == 20  # 600 spans a minute apart from 19:00 (10 hours), in both tenants
 
 
+def test_the_tables_merged_in_the_collectors_memory_merge_column_by_column(new_store):
+    """0005 and 0019: in the embedded store a merge runs in the collector's own memory, and a
+    vertical merge holds one column of its parts at a time, not all of them."""
+    with opened(new_store.url) as store:
+        engines = dict(store.rows("SELECT name, engine_full FROM system.tables WHERE database = currentDatabase() "
+                                  "AND name IN ('llm_spans', 'spend_rollup', 'task_rollup')"))
+    assert sorted(engines) == ["llm_spans", "spend_rollup", "task_rollup"]
+    for name, engine in engines.items():
+        assert "vertical_merge_algorithm_min_rows_to_activate = 1" in engine, (name, engine)
+        assert "vertical_merge_algorithm_min_columns_to_activate = 1" in engine, (name, engine)
+
+
 def test_the_workload_reaches_every_read(expected):
     """No read is compared on an empty answer, so the equality below means something."""
     empty = [key for key, rows in expected.items() if not rows]
